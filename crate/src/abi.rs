@@ -1,0 +1,508 @@
+//! The flat `extern "C"` ABI the TypeScript package binds (`ts/src/wasm/abi.ts`, one binding per
+//! export, same names). Every export checks what it is given, calls one kernel and returns a
+//! `Status` as i32 (0 = ok); on error `last_error_ptr/len` hold a message naming the argument,
+//! what was expected and what was got. Nothing here panics on bad input, exits or warns-and-returns.
+//!
+//! Memory: JS owns it. `alloc` hands out 16-byte-aligned blocks and records them; every pointer
+//! argument must lie inside a live block with room for its shape, else `BadPointer`/`ShapeMismatch`.
+//! Output buffers must not overlap inputs. A pointer argument of 0 means "absent" where the
+//! comment says "or 0". Sizes are element counts, pointers are byte offsets into linear memory.
+//! Kernels may allocate scratch, so wasm memory may grow during any call: JS rebuilds its views.
+
+use crate::kernels::dense::{self, DenseDims};
+use crate::kernels::gru::{self, GruConfig, GruDims, GruGrads, GruOutputs, GruSeeds};
+use crate::kernels::init::{fill_orthogonal, fill_random, Distribution};
+use crate::kernels::loss::{self, LossKind, Target};
+use crate::kernels::{Activation, MR, NR, SIMD};
+use crate::status::{self, check_finite, KResult, Status};
+use std::alloc::{alloc as sys_alloc, dealloc, Layout};
+use std::collections::BTreeMap;
+
+/// Bumped whenever an export's signature or meaning changes. Must match `ts/src/wasm/abi.ts`.
+pub const ABI_VERSION: u32 = 1;
+
+/// GRU flag bits. Must match `ts/src/wasm/abi.ts` (`GruFlags`).
+pub const GRU_RESET_AFTER: u32 = 1;
+pub const GRU_GO_BACKWARDS: u32 = 2;
+
+const ALIGN: usize = 16;
+
+static mut BLOCKS: Option<BTreeMap<usize, usize>> = None;
+
+fn blocks() -> &'static mut BTreeMap<usize, usize> {
+    // SAFETY: wasm32 without threads; only this module touches BLOCKS.
+    unsafe { (*std::ptr::addr_of_mut!(BLOCKS)).get_or_insert_with(BTreeMap::new) }
+}
+
+fn to_status(r: KResult) -> i32 {
+    match r {
+        Ok(()) => {
+            status::clear_detail();
+            Status::Ok as i32
+        }
+        Err(s) => s as i32,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn abi_version() -> u32 {
+    ABI_VERSION
+}
+
+/// 1 in the SIMD build, 0 in the scalar one.
+#[no_mangle]
+pub extern "C" fn simd_enabled() -> u32 {
+    SIMD as u32
+}
+
+/// Microkernel block sizes (for tests that aim at edges).
+#[no_mangle]
+pub extern "C" fn gemm_block(which: u32) -> u32 {
+    if which == 0 {
+        MR as u32
+    } else {
+        NR as u32
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn last_error_ptr() -> usize {
+    status::detail_ptr() as usize
+}
+
+#[no_mangle]
+pub extern "C" fn last_error_len() -> usize {
+    status::detail().len()
+}
+
+/// Allocates `bytes` (16-byte aligned, uninitialised). Returns 0 when the heap cannot grow.
+#[no_mangle]
+pub extern "C" fn alloc(bytes: usize) -> usize {
+    let size = bytes.max(1);
+    let layout = match Layout::from_size_align(size, ALIGN) {
+        Ok(l) => l,
+        Err(_) => return 0,
+    };
+    // SAFETY: size > 0.
+    let p = unsafe { sys_alloc(layout) } as usize;
+    if p != 0 {
+        blocks().insert(p, size);
+    } else {
+        let _: KResult = crate::fail!(Status::OutOfMemory, "alloc: could not allocate {} bytes; the wasm heap cannot grow further", bytes);
+    }
+    p
+}
+
+/// Frees a block from `alloc`. Freeing twice or an unknown pointer is `BadPointer`, not a crash.
+#[no_mangle]
+pub extern "C" fn free(ptr: usize) -> i32 {
+    match blocks().remove(&ptr) {
+        Some(size) => {
+            // SAFETY: (ptr, size) came from `alloc` with this layout and was live.
+            unsafe { dealloc(ptr as *mut u8, Layout::from_size_align_unchecked(size, ALIGN)) };
+            Status::Ok as i32
+        }
+        None => to_status(crate::fail!(Status::BadPointer, "free: {} is not a live allocation (freed twice, or not from alloc)", ptr)),
+    }
+}
+
+/// Bytes currently handed out by `alloc` (for leak tests).
+#[no_mangle]
+pub extern "C" fn allocated_bytes() -> usize {
+    blocks().values().sum()
+}
+
+/// `a · b · …` as a count, refusing zero and overflow.
+fn count(name: &str, dims: &[usize]) -> KResult<usize> {
+    let mut n: usize = 1;
+    for &d in dims {
+        if d == 0 {
+            return crate::fail!(Status::InvalidArgument, "{}: every size must be at least 1, got {:?}", name, dims);
+        }
+        n = match n.checked_mul(d) {
+            Some(v) if v <= (isize::MAX as usize) / 8 => v,
+            _ => return crate::fail!(Status::InvalidArgument, "{}: sizes {:?} are too large for wasm32 memory", name, dims),
+        };
+    }
+    Ok(n)
+}
+
+/// Checks that `[ptr, ptr + bytes)` lies in one live block.
+fn check_block(name: &str, ptr: usize, bytes: usize, align: usize) -> KResult {
+    if ptr == 0 {
+        return crate::fail!(Status::BadPointer, "{}: null pointer; pass a buffer from alloc", name);
+    }
+    if ptr % align != 0 {
+        return crate::fail!(Status::BadPointer, "{}: pointer {} is not {}-byte aligned", name, ptr, align);
+    }
+    match blocks().range(..=ptr).next_back() {
+        Some((&start, &size)) if ptr < start + size => {
+            if ptr + bytes > start + size {
+                crate::fail!(
+                    Status::ShapeMismatch,
+                    "{}: needs {} bytes from offset {} but its buffer has {} left; the buffer is smaller than the shape says",
+                    name,
+                    bytes,
+                    ptr - start,
+                    start + size - ptr
+                )
+            } else {
+                Ok(())
+            }
+        }
+        _ => crate::fail!(Status::BadPointer, "{}: pointer {} is not inside a live allocation (disposed or freed?)", name, ptr),
+    }
+}
+
+/// A checked argument: where it is, how many bytes, and whether the call writes it.
+#[derive(Clone, Copy)]
+struct Arg {
+    name: &'static str,
+    ptr: usize,
+    bytes: usize,
+    written: bool,
+}
+
+/// Collects the arguments of one call so that outputs can be checked against overlap.
+struct Args {
+    list: [Arg; 24],
+    len: usize,
+}
+
+impl Args {
+    fn new() -> Self {
+        Args { list: [Arg { name: "", ptr: 0, bytes: 0, written: false }; 24], len: 0 }
+    }
+    fn push<T>(&mut self, name: &'static str, ptr: usize, n: usize, written: bool) -> KResult {
+        let bytes = n * std::mem::size_of::<T>();
+        check_block(name, ptr, bytes, std::mem::align_of::<T>())?;
+        self.list[self.len] = Arg { name, ptr, bytes, written };
+        self.len += 1;
+        Ok(())
+    }
+    unsafe fn input<'a, T>(&mut self, name: &'static str, ptr: usize, n: usize) -> KResult<&'a [T]> {
+        self.push::<T>(name, ptr, n, false)?;
+        Ok(std::slice::from_raw_parts(ptr as *const T, n))
+    }
+    unsafe fn opt_input<'a, T>(&mut self, name: &'static str, ptr: usize, n: usize) -> KResult<Option<&'a [T]>> {
+        if ptr == 0 {
+            return Ok(None);
+        }
+        self.input(name, ptr, n).map(Some)
+    }
+    unsafe fn output<'a>(&mut self, name: &'static str, ptr: usize, n: usize) -> KResult<&'a mut [f32]> {
+        self.push::<f32>(name, ptr, n, true)?;
+        Ok(std::slice::from_raw_parts_mut(ptr as *mut f32, n))
+    }
+    unsafe fn opt_output<'a>(&mut self, name: &'static str, ptr: usize, n: usize) -> KResult<Option<&'a mut [f32]>> {
+        if ptr == 0 {
+            return Ok(None);
+        }
+        self.output(name, ptr, n).map(Some)
+    }
+    /// Outputs may not overlap anything else: the kernels read inputs after writing outputs.
+    fn check_disjoint(&self) -> KResult {
+        for (i, a) in self.list[..self.len].iter().enumerate() {
+            for b in &self.list[i + 1..self.len] {
+                if (a.written || b.written) && a.bytes > 0 && b.bytes > 0 && a.ptr < b.ptr + b.bytes && b.ptr < a.ptr + a.bytes {
+                    return crate::fail!(
+                        Status::InvalidArgument,
+                        "{} and {} overlap in memory, and one of them is written: pass separate buffers",
+                        a.name,
+                        b.name
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn gru_config(flags: u32, activation: i32, recurrent_activation: i32) -> KResult<GruConfig> {
+    if flags & !(GRU_RESET_AFTER | GRU_GO_BACKWARDS) != 0 {
+        return crate::fail!(Status::InvalidArgument, "gru flags: unknown bits in {:#x}", flags);
+    }
+    Ok(GruConfig {
+        reset_after: flags & GRU_RESET_AFTER != 0,
+        go_backwards: flags & GRU_GO_BACKWARDS != 0,
+        activation: Activation::from_i32(activation, "gru activation", false)?,
+        recurrent_activation: Activation::from_i32(recurrent_activation, "gru recurrentActivation", false)?,
+    })
+}
+
+/// Floats of the packed-weights buffer for `gru_pack` (0 if a size is 0 or too large).
+#[no_mangle]
+pub extern "C" fn gru_packed_len(input: usize, units: usize, flags: u32) -> usize {
+    match count("gru_packed_len", &[input, units, 3]) {
+        Ok(_) => gru::packed_len(input, units, flags & GRU_RESET_AFTER != 0),
+        Err(_) => 0,
+    }
+}
+
+/// Floats of the training cache for `gru_forward` (0 if a size is 0 or too large).
+#[no_mangle]
+pub extern "C" fn gru_cache_len(batch: usize, time: usize, units: usize) -> usize {
+    match count("gru_cache_len", &[batch, time + 1, units, 5]) {
+        Ok(_) => gru::cache_len(&GruDims { batch, time, input: 1, units }),
+        Err(_) => 0,
+    }
+}
+
+/// Packs Keras-layout weights for `gru_forward`; rejects non-finite weights.
+///
+/// packed: (gru_packed_len) out · kernel: (D, 3H) · recurrent: (H, 3H) ·
+/// bias: (2, 3H) [b_x; b_u] if reset-after else (3H), or 0 for no bias
+#[no_mangle]
+pub unsafe extern "C" fn gru_pack(packed: usize, kernel: usize, recurrent: usize, bias: usize, input: usize, units: usize, flags: u32) -> i32 {
+    to_status((|| {
+        let reset_after = flags & GRU_RESET_AFTER != 0;
+        let g = count("gru_pack sizes", &[units, 3])?;
+        let mut a = Args::new();
+        let k = a.input::<f32>("kernel", kernel, count("kernel", &[input, g])?)?;
+        let u = a.input::<f32>("recurrentKernel", recurrent, count("recurrentKernel", &[units, g])?)?;
+        let b = a.opt_input::<f32>("bias", bias, if reset_after { 2 * g } else { g })?;
+        let p = a.output("packed", packed, gru::packed_len(input, units, reset_after))?;
+        a.check_disjoint()?;
+        check_finite("kernel", k)?;
+        check_finite("recurrentKernel", u)?;
+        if let Some(b) = b {
+            check_finite("bias", b)?;
+        }
+        gru::gru_pack(p, k, u, b, input, units, reset_after);
+        Ok(())
+    })())
+}
+
+/// GRU forward over a whole sequence (see `kernels::gru`).
+///
+/// y: (B, T, H) out or 0 · y_last: (B, H) out · h_last: (B, H) out ·
+/// cache: (gru_cache_len) out when training, else 0 · x: (B, T, D) · h0: (B, H) or 0 ·
+/// mask: (B, T) u8, nonzero = valid, or 0 · packed: from gru_pack with the same D, H, flags
+#[no_mangle]
+pub unsafe extern "C" fn gru_forward(
+    y: usize,
+    y_last: usize,
+    h_last: usize,
+    cache: usize,
+    x: usize,
+    h0: usize,
+    mask: usize,
+    packed: usize,
+    batch: usize,
+    time: usize,
+    input: usize,
+    units: usize,
+    flags: u32,
+    activation: i32,
+    recurrent_activation: i32,
+) -> i32 {
+    to_status((|| {
+        let cfg = gru_config(flags, activation, recurrent_activation)?;
+        let dims = GruDims { batch, time, input, units };
+        let bth = count("y (B, T, H)", &[batch, time, units])?;
+        let bh = count("state (B, H)", &[batch, units])?;
+        let mut a = Args::new();
+        let x = a.input::<f32>("x", x, count("x (B, T, D)", &[batch, time, input])?)?;
+        let h0 = a.opt_input::<f32>("initialState", h0, bh)?;
+        let mask = a.opt_input::<u8>("mask", mask, batch * time)?;
+        let packed = a.input::<f32>("packed weights", packed, gru::packed_len(input, units, cfg.reset_after))?;
+        let y = a.opt_output("y", y, bth)?;
+        let y_last = a.output("yLast", y_last, bh)?;
+        let h_last_ptr = h_last;
+        let h_last = a.output("hLast", h_last, bh)?;
+        let cache = a.opt_output("cache", cache, gru::cache_len(&dims))?;
+        a.check_disjoint()?;
+        check_finite("x", x)?;
+        if let Some(h0) = h0 {
+            check_finite("initialState", h0)?;
+        }
+        let unbounded = cfg.activation.unbounded() || cfg.recurrent_activation.unbounded();
+        let outs = GruOutputs { y, y_last, h_last, cache };
+        gru::gru_forward(outs, x, h0, mask, packed, &dims, &cfg)?;
+        if unbounded {
+            // relu/linear can overflow; a NaN or Inf anywhere in a row propagates into its last state.
+            check_finite("GRU output (relu/linear activation overflowed: use smaller weights, inputs or clipnorm)", std::slice::from_raw_parts(h_last_ptr as *const f32, bh))?;
+        }
+        Ok(())
+    })())
+}
+
+/// GRU backward through time; ADDS into dx, dh0, dkernel, drecurrent, dbias.
+///
+/// dx: (B, T, D) or 0 · dh0: (B, H) or 0 · dkernel: (D, 3H) · drecurrent: (H, 3H) ·
+/// dbias: (2, 3H) reset-after / (3H) reset-before, or 0 · dy: (B, T, H) or 0 · dy_last: (B, H) or 0 ·
+/// dh_last: (B, H) or 0 · cache: filled by gru_forward · x, mask: as given to gru_forward ·
+/// kernel: (D, 3H) · recurrent: (H, 3H): the Keras-layout weights gru_pack was given
+#[no_mangle]
+pub unsafe extern "C" fn gru_backward(
+    dx: usize,
+    dh0: usize,
+    dkernel: usize,
+    drecurrent: usize,
+    dbias: usize,
+    dy: usize,
+    dy_last: usize,
+    dh_last: usize,
+    cache: usize,
+    x: usize,
+    mask: usize,
+    kernel: usize,
+    recurrent: usize,
+    batch: usize,
+    time: usize,
+    input: usize,
+    units: usize,
+    flags: u32,
+    activation: i32,
+    recurrent_activation: i32,
+) -> i32 {
+    to_status((|| {
+        let cfg = gru_config(flags, activation, recurrent_activation)?;
+        let dims = GruDims { batch, time, input, units };
+        let btd = count("x (B, T, D)", &[batch, time, input])?;
+        let bth = count("y (B, T, H)", &[batch, time, units])?;
+        let bh = count("state (B, H)", &[batch, units])?;
+        let g = 3 * units;
+        let mut a = Args::new();
+        let dy = a.opt_input::<f32>("dy", dy, bth)?;
+        let dy_last = a.opt_input::<f32>("dyLast", dy_last, bh)?;
+        let dh_last = a.opt_input::<f32>("dhLast", dh_last, bh)?;
+        let cache = a.input::<f32>("cache", cache, gru::cache_len(&dims))?;
+        let x = a.input::<f32>("x", x, btd)?;
+        let mask = a.opt_input::<u8>("mask", mask, batch * time)?;
+        let kernel = a.input::<f32>("kernel", kernel, input * g)?;
+        let recurrent = a.input::<f32>("recurrentKernel", recurrent, units * g)?;
+        let dx = a.opt_output("dx", dx, btd)?;
+        let dh0 = a.opt_output("dh0", dh0, bh)?;
+        let dkernel = a.output("dkernel", dkernel, input * g)?;
+        let drecurrent = a.output("drecurrentKernel", drecurrent, units * g)?;
+        let dbias = a.opt_output("dbias", dbias, if cfg.reset_after { 2 * g } else { g })?;
+        a.check_disjoint()?;
+        for (name, s) in [("dy", dy), ("dyLast", dy_last), ("dhLast", dh_last)] {
+            if let Some(s) = s {
+                check_finite(name, s)?;
+            }
+        }
+        let grads = GruGrads { dx, dh0, dkernel, drecurrent, dbias };
+        gru::gru_backward(grads, GruSeeds { dy, dy_last, dh_last }, cache, x, mask, kernel, recurrent, &dims, &cfg)
+    })())
+}
+
+/// Dense forward: y = act(x·W + b); softmax is over the last axis.
+///
+/// y: (N, O) out · x: (N, I) · w: (I, O) · b: (O) or 0
+#[no_mangle]
+pub unsafe extern "C" fn dense_forward(y: usize, x: usize, w: usize, b: usize, rows: usize, input: usize, units: usize, activation: i32) -> i32 {
+    to_status((|| {
+        let act = Activation::from_i32(activation, "dense activation", true)?;
+        let dims = DenseDims { rows, input, units };
+        let mut a = Args::new();
+        let x = a.input::<f32>("x", x, count("x (N, I)", &[rows, input])?)?;
+        let w = a.input::<f32>("kernel", w, count("kernel (I, O)", &[input, units])?)?;
+        let b = a.opt_input::<f32>("bias", b, units)?;
+        let y_ptr = y;
+        let y = a.output("y", y, count("y (N, O)", &[rows, units])?)?;
+        a.check_disjoint()?;
+        check_finite("x", x)?;
+        check_finite("kernel", w)?;
+        if let Some(b) = b {
+            check_finite("bias", b)?;
+        }
+        dense::dense_forward(y, x, w, b, &dims, act)?;
+        if act.unbounded() {
+            check_finite("Dense output (overflowed: use smaller weights or inputs)", std::slice::from_raw_parts(y_ptr as *const f32, rows * units))?;
+        }
+        Ok(())
+    })())
+}
+
+/// Dense backward; ADDS into dx, dw, db.
+///
+/// dx: (N, I) or 0 · dw: (I, O) · db: (O) or 0 · dy: (N, O) · y: (N, O) the forward's output ·
+/// x: (N, I) · w: (I, O)
+#[no_mangle]
+pub unsafe extern "C" fn dense_backward(dx: usize, dw: usize, db: usize, dy: usize, y: usize, x: usize, w: usize, rows: usize, input: usize, units: usize, activation: i32) -> i32 {
+    to_status((|| {
+        let act = Activation::from_i32(activation, "dense activation", true)?;
+        let dims = DenseDims { rows, input, units };
+        let ni = count("x (N, I)", &[rows, input])?;
+        let no = count("y (N, O)", &[rows, units])?;
+        let io = count("kernel (I, O)", &[input, units])?;
+        let mut a = Args::new();
+        let dy = a.input::<f32>("dy", dy, no)?;
+        let y = a.input::<f32>("y", y, no)?;
+        let x = a.input::<f32>("x", x, ni)?;
+        let w = a.input::<f32>("kernel", w, io)?;
+        let dx = a.opt_output("dx", dx, ni)?;
+        let dw = a.output("dkernel", dw, io)?;
+        let db = a.opt_output("dbias", db, units)?;
+        a.check_disjoint()?;
+        check_finite("dy", dy)?;
+        dense::dense_backward(dx, dw, db, dy, y, x, w, &dims, act)
+    })())
+}
+
+/// Loss and its gradient in one pass (see `kernels::loss`).
+///
+/// loss_out: (1) out, the mean loss · dpred: (N, C) out (overwritten) or 0 · pred: (N, C) ·
+/// target: (N, C) f32, or (N) i32 class ids for the sparse kinds
+#[no_mangle]
+pub unsafe extern "C" fn loss_forward_backward(loss_out: usize, dpred: usize, pred: usize, target: usize, rows: usize, cols: usize, kind: i32) -> i32 {
+    to_status((|| {
+        let kind = LossKind::from_i32(kind)?;
+        let nc = count("prediction (N, C)", &[rows, cols])?;
+        let mut a = Args::new();
+        let pred = a.input::<f32>("prediction", pred, nc)?;
+        let target = if kind.sparse() {
+            Target::Sparse(a.input::<i32>("labels", target, rows)?)
+        } else {
+            let t = a.input::<f32>("target", target, nc)?;
+            check_finite("target", t)?;
+            Target::Dense(t)
+        };
+        let out = a.output("loss", loss_out, 1)?;
+        let dpred = a.opt_output("dprediction", dpred, nc)?;
+        a.check_disjoint()?;
+        check_finite("prediction", pred)?;
+        out[0] = loss::loss_forward_backward(dpred, pred, target, rows, cols, kind)?;
+        Ok(())
+    })())
+}
+
+/// Fills `out` (n floats) from a seeded distribution: 0 uniform [a, b), 1 normal (mean a, std b),
+/// 2 truncated normal (mean a, std b, redrawn beyond 2 std). The seed is (seed_hi << 32) | seed_lo.
+#[no_mangle]
+pub unsafe extern "C" fn init_random(out: usize, n: usize, distribution: i32, a: f64, b: f64, seed_lo: u32, seed_hi: u32) -> i32 {
+    to_status((|| {
+        let dist = match distribution {
+            0 => Distribution::Uniform,
+            1 => Distribution::Normal,
+            2 => Distribution::TruncatedNormal,
+            _ => return crate::fail!(Status::InvalidArgument, "init_random: unknown distribution {} (expected 0, 1 or 2)", distribution),
+        };
+        if !a.is_finite() || !b.is_finite() {
+            return crate::fail!(Status::NonFinite, "init_random: parameters must be finite, got {} and {}", a, b);
+        }
+        let mut args = Args::new();
+        let o = args.output("out", out, count("out", &[n])?)?;
+        fill_random(o, dist, a, b, ((seed_hi as u64) << 32) | seed_lo as u64);
+        Ok(())
+    })())
+}
+
+/// Keras `Orthogonal` into `out` (rows, cols), times `gain`.
+#[no_mangle]
+pub unsafe extern "C" fn init_orthogonal(out: usize, rows: usize, cols: usize, gain: f64, seed_lo: u32, seed_hi: u32) -> i32 {
+    to_status((|| {
+        if !gain.is_finite() {
+            return crate::fail!(Status::NonFinite, "init_orthogonal: gain must be finite, got {}", gain);
+        }
+        let mut args = Args::new();
+        let o = args.output("out", out, count("out (rows, cols)", &[rows, cols])?)?;
+        if rows.max(cols) * rows.min(cols) > 1 << 24 {
+            return crate::fail!(Status::InvalidArgument, "init_orthogonal: ({}, {}) is too large for a QR at init time", rows, cols);
+        }
+        fill_orthogonal(o, rows, cols, gain, ((seed_hi as u64) << 32) | seed_lo as u64);
+        Ok(())
+    })())
+}

@@ -1,0 +1,460 @@
+//! GRU over a whole sequence: `gru_forward` / `gru_backward` (BPTT), both cell forms.
+//!
+//! Math (GRU-CONVENTIONS.md §1), Keras layout and gate order [z | r | h] (§2):
+//! ```text
+//! reset-after:  [xz xr xh] = x·K + b_x     [uz ur uh] = h_prev·U + b_u
+//!               z = σ(xz + uz)   r = σ(xr + ur)   h̃ = act(xh + r ⊙ uh)
+//! reset-before: z = σ(x·K_z + b_z + h_prev·U_z)   r = σ(x·K_r + b_r + h_prev·U_r)
+//!               h̃ = act(x·K_h + b_h + (r ⊙ h_prev)·U_h)
+//! both:         h = z ⊙ h_prev + (1 − z) ⊙ h̃        (σ = the recurrent activation)
+//! ```
+//! Masking (Keras): where mask[b, t] = 0 the state and the output are carried through unchanged;
+//! the output before the first valid step is 0 (Keras' `prev_output` starts at zeros).
+//! `go_backwards` reads inputs and mask from t = T−1 down to 0 and writes outputs in that
+//! processing order (as Keras does before `Bidirectional` re-reverses them).
+//!
+//! Speed: the input projection of all steps is one GEMM (B·T, D)·(D, 3H); each step is one GEMM
+//! (B, H)·(H, 3H) against U packed once per weight update (`gru_pack`), then fused gate loops.
+//! Backward does one (B, 3H)·(3H, H) GEMM per step and the weight gradients as three large GEMMs
+//! over all steps, not per-step outer products.
+
+use super::gemm::{self, gemm, gemm_packed, View};
+use super::{activate, activations::scale_by_derivative, scratch, Activation};
+use crate::status::KResult;
+
+#[derive(Clone, Copy, Debug)]
+pub struct GruDims {
+    pub batch: usize,
+    pub time: usize,
+    pub input: usize,
+    pub units: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct GruConfig {
+    pub reset_after: bool,
+    pub go_backwards: bool,
+    pub activation: Activation,
+    pub recurrent_activation: Activation,
+}
+
+/// Where each piece lives inside the packed-weights buffer made by `gru_pack`.
+struct PackedSections {
+    kernel: (usize, usize),
+    /// reset-after: all of U (H, 3H); reset-before: U_zr (H, 2H).
+    recurrent: (usize, usize),
+    /// reset-before only: U_h (H, H).
+    recurrent_h: (usize, usize),
+    bias_x: usize,
+    bias_u: usize,
+    len: usize,
+}
+
+impl PackedSections {
+    fn new(d: usize, h: usize, reset_after: bool) -> Self {
+        let g = 3 * h;
+        let k_len = gemm::packed_len(d, g);
+        let (u_len, uh_len) = if reset_after { (gemm::packed_len(h, g), 0) } else { (gemm::packed_len(h, 2 * h), gemm::packed_len(h, h)) };
+        let mut at = 0;
+        let mut take = |len: usize| {
+            let s = (at, at + len);
+            at += len;
+            s
+        };
+        let kernel = take(k_len);
+        let recurrent = take(u_len);
+        let recurrent_h = take(uh_len);
+        let bias_x = take(g).0;
+        let bias_u = take(g).0;
+        PackedSections { kernel, recurrent, recurrent_h, bias_x, bias_u, len: at }
+    }
+}
+
+/// Floats in the packed-weights buffer.
+pub fn packed_len(input: usize, units: usize, reset_after: bool) -> usize {
+    PackedSections::new(input, units, reset_after).len
+}
+
+/// Floats in the training cache: states (T+1, B, H), gates (T, B, 3H) [z|r|h̃] after activation,
+/// aux (T, B, H) = uh (reset-after, includes b_uh) or r ⊙ h_prev (reset-before). Indexed by step.
+pub fn cache_len(d: &GruDims) -> usize {
+    let (b, t, h) = (d.batch, d.time, d.units);
+    (t + 1) * b * h + t * b * 3 * h + t * b * h
+}
+
+fn split_cache<'a>(cache: &'a mut [f32], d: &GruDims) -> (&'a mut [f32], &'a mut [f32], &'a mut [f32]) {
+    let (b, t, h) = (d.batch, d.time, d.units);
+    let (states, rest) = cache.split_at_mut((t + 1) * b * h);
+    let (gates, rest) = rest.split_at_mut(t * b * 3 * h);
+    (states, gates, &mut rest[..t * b * h])
+}
+
+/// Packs Keras-layout weights for `gru_forward`.
+///
+/// `kernel` (D, 3H), `recurrent` (H, 3H), `bias` reset-after (2, 3H) = [b_x; b_u],
+/// reset-before (3H), or None (zeros). `packed` has `packed_len` floats.
+pub fn gru_pack(packed: &mut [f32], kernel: &[f32], recurrent: &[f32], bias: Option<&[f32]>, d: usize, h: usize, reset_after: bool) {
+    let g = 3 * h;
+    let s = PackedSections::new(d, h, reset_after);
+    gemm::pack_b(&mut packed[s.kernel.0..s.kernel.1], View::rows(kernel, d, g, g));
+    if reset_after {
+        gemm::pack_b(&mut packed[s.recurrent.0..s.recurrent.1], View::rows(recurrent, h, g, g));
+    } else {
+        gemm::pack_b(&mut packed[s.recurrent.0..s.recurrent.1], View::rows(recurrent, h, 2 * h, g));
+        gemm::pack_b(&mut packed[s.recurrent_h.0..s.recurrent_h.1], View::rows(&recurrent[2 * h..], h, h, g));
+    }
+    let (bx, bu) = packed[s.bias_x..s.bias_u + g].split_at_mut(g);
+    bx.iter_mut().for_each(|v| *v = 0.0);
+    bu.iter_mut().for_each(|v| *v = 0.0);
+    if let Some(bias) = bias {
+        bx.copy_from_slice(&bias[..g]);
+        if reset_after {
+            bu.copy_from_slice(&bias[g..2 * g]);
+        }
+    }
+}
+
+pub struct GruOutputs<'a> {
+    /// (B, T, H) every step's output, in processing order; None when only the last is wanted.
+    pub y: Option<&'a mut [f32]>,
+    /// (B, H) the last output (differs from `h_last` only for rows whose steps are all masked).
+    pub y_last: &'a mut [f32],
+    /// (B, H) the final state.
+    pub h_last: &'a mut [f32],
+    /// `cache_len` floats when training, else None.
+    pub cache: Option<&'a mut [f32]>,
+}
+
+#[inline(always)]
+fn valid(mask: Option<&[u8]>, b: usize, t: usize, time: usize) -> bool {
+    mask.map_or(true, |m| m[b * time + t] != 0)
+}
+
+/// Runs the GRU over the whole sequence. `x` (B, T, D); `h0` (B, H) or None (zeros);
+/// `mask` (B, T), nonzero = valid, or None; `packed` from `gru_pack` with the same config.
+pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<&[u8]>, packed: &[f32], dims: &GruDims, cfg: &GruConfig) -> KResult {
+    let GruDims { batch: nb, time: nt, input: nd, units: nh } = *dims;
+    let g = 3 * nh;
+    let sec = PackedSections::new(nd, nh, cfg.reset_after);
+    let bias_x = &packed[sec.bias_x..sec.bias_x + g];
+    let bias_u = &packed[sec.bias_u..sec.bias_u + g];
+
+    // (B·T, 3H) input projection of every step, bias b_x first: C += X·K.
+    let mut xp = scratch(nb * nt * g)?;
+    for row in xp.chunks_exact_mut(g) {
+        row.copy_from_slice(bias_x);
+    }
+    gemm_packed(&mut xp, g, x, nd, nb * nt, nd, g, &packed[sec.kernel.0..sec.kernel.1]);
+
+    // Without a cache (inference) two state buffers and one step of gates/aux suffice.
+    let caching = out.cache.is_some();
+    let mut own_states: Vec<f32>;
+    let mut own_gates: Vec<f32>;
+    let mut own_aux: Vec<f32>;
+    let (states, gates_all, aux_all): (&mut [f32], &mut [f32], &mut [f32]) = match out.cache {
+        Some(cache) => split_cache(cache, dims),
+        None => {
+            own_states = scratch(2 * nb * nh)?;
+            own_gates = scratch(nb * g)?;
+            own_aux = scratch(nb * nh)?;
+            (&mut own_states[..], &mut own_gates[..], &mut own_aux[..])
+        }
+    };
+    let bh = nb * nh;
+    match h0 {
+        Some(h0) => states[..bh].copy_from_slice(h0),
+        None => states[..bh].iter_mut().for_each(|v| *v = 0.0),
+    }
+    out.y_last.iter_mut().for_each(|v| *v = 0.0);
+    let mut y = out.y;
+    let mut hp = scratch(nb * g)?;
+
+    for s in 0..nt {
+        let tin = if cfg.go_backwards { nt - 1 - s } else { s };
+        // Step s reads state slot s and writes slot s+1 (slots alternate 0/1 without a cache).
+        let (prev_slot, next_slot) = if caching { (s, s + 1) } else { (s % 2, (s + 1) % 2) };
+        let (h_prev, h_next) = if prev_slot < next_slot {
+            let (a, b) = states.split_at_mut(next_slot * bh);
+            (&a[prev_slot * bh..], &mut b[..bh])
+        } else {
+            let (a, b) = states.split_at_mut(prev_slot * bh);
+            (&b[..bh], &mut a[next_slot * bh..next_slot * bh + bh])
+        };
+        let step = if caching { s } else { 0 };
+        let gates = &mut gates_all[step * nb * g..(step + 1) * nb * g];
+        let aux = &mut aux_all[step * bh..(step + 1) * bh];
+
+        if cfg.reset_after {
+            for row in hp.chunks_exact_mut(g) {
+                row.copy_from_slice(bias_u);
+            }
+            gemm_packed(&mut hp, g, h_prev, nh, nb, nh, g, &packed[sec.recurrent.0..sec.recurrent.1]);
+            for b in 0..nb {
+                let hprev = &h_prev[b * nh..(b + 1) * nh];
+                let hnext = &mut h_next[b * nh..(b + 1) * nh];
+                let gr = &mut gates[b * g..(b + 1) * g];
+                let au = &mut aux[b * nh..(b + 1) * nh];
+                if !valid(mask, b, tin, nt) {
+                    hnext.copy_from_slice(hprev);
+                    gr.iter_mut().for_each(|v| *v = 0.0);
+                    au.iter_mut().for_each(|v| *v = 0.0);
+                    continue;
+                }
+                let xr = &xp[(b * nt + tin) * g..(b * nt + tin + 1) * g];
+                let ur = &hp[b * g..(b + 1) * g];
+                for j in 0..2 * nh {
+                    gr[j] = xr[j] + ur[j];
+                }
+                activate(cfg.recurrent_activation, &mut gr[..2 * nh]);
+                au.copy_from_slice(&ur[2 * nh..]);
+                let (zr, hh) = gr.split_at_mut(2 * nh);
+                let r = &zr[nh..];
+                for j in 0..nh {
+                    hh[j] = xr[2 * nh + j] + r[j] * au[j];
+                }
+                activate(cfg.activation, hh);
+                let z = &zr[..nh];
+                for j in 0..nh {
+                    hnext[j] = hh[j] + z[j] * (hprev[j] - hh[j]);
+                }
+            }
+        } else {
+            hp.iter_mut().for_each(|v| *v = 0.0);
+            gemm_packed(&mut hp, g, h_prev, nh, nb, nh, 2 * nh, &packed[sec.recurrent.0..sec.recurrent.1]);
+            for b in 0..nb {
+                let gr = &mut gates[b * g..(b + 1) * g];
+                let au = &mut aux[b * nh..(b + 1) * nh];
+                if !valid(mask, b, tin, nt) {
+                    gr.iter_mut().for_each(|v| *v = 0.0);
+                    au.iter_mut().for_each(|v| *v = 0.0);
+                    continue;
+                }
+                let hprev = &h_prev[b * nh..(b + 1) * nh];
+                let xr = &xp[(b * nt + tin) * g..(b * nt + tin + 1) * g];
+                let ur = &hp[b * g..(b + 1) * g];
+                for j in 0..2 * nh {
+                    gr[j] = xr[j] + ur[j];
+                }
+                activate(cfg.recurrent_activation, &mut gr[..2 * nh]);
+                let r = &gr[nh..2 * nh];
+                for j in 0..nh {
+                    au[j] = r[j] * hprev[j];
+                }
+            }
+            // (B, H) · U_h → columns 2H.. of hp; masked rows have aux = 0 and are skipped below.
+            gemm_packed(&mut hp[2 * nh..], g, aux, nh, nb, nh, nh, &packed[sec.recurrent_h.0..sec.recurrent_h.1]);
+            for b in 0..nb {
+                let hprev = &h_prev[b * nh..(b + 1) * nh];
+                let hnext = &mut h_next[b * nh..(b + 1) * nh];
+                if !valid(mask, b, tin, nt) {
+                    hnext.copy_from_slice(hprev);
+                    continue;
+                }
+                let gr = &mut gates[b * g..(b + 1) * g];
+                let xr = &xp[(b * nt + tin) * g..(b * nt + tin + 1) * g];
+                let ur = &hp[b * g..(b + 1) * g];
+                let (zr, hh) = gr.split_at_mut(2 * nh);
+                for j in 0..nh {
+                    hh[j] = xr[2 * nh + j] + ur[2 * nh + j];
+                }
+                activate(cfg.activation, hh);
+                let z = &zr[..nh];
+                for j in 0..nh {
+                    hnext[j] = hh[j] + z[j] * (hprev[j] - hh[j]);
+                }
+            }
+        }
+
+        for b in 0..nb {
+            let yl = &mut out.y_last[b * nh..(b + 1) * nh];
+            if valid(mask, b, tin, nt) {
+                yl.copy_from_slice(&h_next[b * nh..(b + 1) * nh]);
+            }
+            if let Some(y) = y.as_deref_mut() {
+                y[(b * nt + s) * nh..(b * nt + s + 1) * nh].copy_from_slice(yl);
+            }
+        }
+    }
+    let last_slot = if caching { nt } else { nt % 2 };
+    out.h_last.copy_from_slice(&states[last_slot * bh..(last_slot + 1) * bh]);
+    Ok(())
+}
+
+pub struct GruGrads<'a> {
+    /// (B, T, D), accumulated; None to skip.
+    pub dx: Option<&'a mut [f32]>,
+    /// (B, H), accumulated; None to skip.
+    pub dh0: Option<&'a mut [f32]>,
+    /// (D, 3H), accumulated.
+    pub dkernel: &'a mut [f32],
+    /// (H, 3H), accumulated.
+    pub drecurrent: &'a mut [f32],
+    /// (2, 3H) reset-after, (3H) reset-before, accumulated; None when the layer has no bias.
+    pub dbias: Option<&'a mut [f32]>,
+}
+
+/// Seeds of backward: gradients of the loss w.r.t. what `gru_forward` returned. Each may be None.
+pub struct GruSeeds<'a> {
+    /// (B, T, H) w.r.t. `y`.
+    pub dy: Option<&'a [f32]>,
+    /// (B, H) w.r.t. `y_last`.
+    pub dy_last: Option<&'a [f32]>,
+    /// (B, H) w.r.t. `h_last`.
+    pub dh_last: Option<&'a [f32]>,
+}
+
+/// Backpropagation through time; ADDS into every gradient buffer (the caller zeroes once per step).
+///
+/// `cache` is the one `gru_forward` filled for this `x`, `mask`, weights and config; `kernel`
+/// (D, 3H) and `recurrent` (H, 3H) are the Keras-layout weights the forward packed.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], mask: Option<&[u8]>, kernel: &[f32], recurrent: &[f32], dims: &GruDims, cfg: &GruConfig) -> KResult {
+    let GruDims { batch: nb, time: nt, input: nd, units: nh } = *dims;
+    let g = 3 * nh;
+    let bh = nb * nh;
+    let states = &cache[..(nt + 1) * bh];
+    let gates_all = &cache[(nt + 1) * bh..(nt + 1) * bh + nt * nb * g];
+    let aux_all = &cache[(nt + 1) * bh + nt * nb * g..cache_len(dims)];
+
+    // dL/d(input projection) (B, T, 3H) by input time, and dL/d(recurrent projection) (T, B, 3H) by step.
+    let mut dxp = scratch(nb * nt * g)?;
+    let mut dhp_all = scratch(nt * nb * g)?;
+    let mut dh = scratch(bh)?;
+    let mut dy_carry = scratch(bh)?;
+    let mut drh = scratch(if cfg.reset_after { 0 } else { bh })?;
+    if let Some(s) = seeds.dh_last {
+        dh.copy_from_slice(s);
+    }
+    if let Some(s) = seeds.dy_last {
+        dy_carry.copy_from_slice(s);
+    }
+    // Uᵀ packed for dh_prev += dHP·Uᵀ (reset-before: U_zrᵀ (2H, H) and U_hᵀ (H, H)).
+    let u = View::rows(recurrent, nh, g, g);
+    let (ut_p, uht_p) = if cfg.reset_after {
+        let mut p = scratch(gemm::packed_len(g, nh))?;
+        gemm::pack_b(&mut p, u.t());
+        (p, Vec::new())
+    } else {
+        let mut p = scratch(gemm::packed_len(2 * nh, nh))?;
+        gemm::pack_b(&mut p, View::rows(recurrent, nh, 2 * nh, g).t());
+        let mut q = scratch(gemm::packed_len(nh, nh))?;
+        gemm::pack_b(&mut q, View::rows(&recurrent[2 * nh..], nh, nh, g).t());
+        (p, q)
+    };
+
+    for s in (0..nt).rev() {
+        let tin = if cfg.go_backwards { nt - 1 - s } else { s };
+        let h_prev = &states[s * bh..(s + 1) * bh];
+        let gates = &gates_all[s * nb * g..(s + 1) * nb * g];
+        let aux = &aux_all[s * bh..(s + 1) * bh];
+        let dhp = &mut dhp_all[s * nb * g..(s + 1) * nb * g];
+        for b in 0..nb {
+            let dyc = &mut dy_carry[b * nh..(b + 1) * nh];
+            if let Some(dy) = seeds.dy {
+                let row = &dy[(b * nt + s) * nh..(b * nt + s + 1) * nh];
+                for j in 0..nh {
+                    dyc[j] += row[j];
+                }
+            }
+            if !valid(mask, b, tin, nt) {
+                // The output was carried from the previous step and the state passes through.
+                continue;
+            }
+            let dhb = &mut dh[b * nh..(b + 1) * nh];
+            for j in 0..nh {
+                dhb[j] += dyc[j];
+                dyc[j] = 0.0;
+            }
+            let gr = &gates[b * g..(b + 1) * g];
+            let (z, r, hh) = (&gr[..nh], &gr[nh..2 * nh], &gr[2 * nh..]);
+            let hprev = &h_prev[b * nh..(b + 1) * nh];
+            let dxr = &mut dxp[(b * nt + tin) * g..(b * nt + tin + 1) * g];
+            let (dz_, rest) = dxr.split_at_mut(nh);
+            let (dr_, dhh_) = rest.split_at_mut(nh);
+            for j in 0..nh {
+                dhh_[j] = dhb[j] * (1.0 - z[j]);
+                dz_[j] = dhb[j] * (hprev[j] - hh[j]);
+                dhb[j] *= z[j];
+            }
+            scale_by_derivative(cfg.activation, dhh_, hh);
+            scale_by_derivative(cfg.recurrent_activation, dz_, z);
+            let dhpr = &mut dhp[b * g..(b + 1) * g];
+            if cfg.reset_after {
+                let uh = &aux[b * nh..(b + 1) * nh];
+                for j in 0..nh {
+                    dr_[j] = dhh_[j] * uh[j];
+                }
+                scale_by_derivative(cfg.recurrent_activation, dr_, r);
+                dhpr[..nh].copy_from_slice(dz_);
+                dhpr[nh..2 * nh].copy_from_slice(dr_);
+                for j in 0..nh {
+                    dhpr[2 * nh + j] = dhh_[j] * r[j];
+                }
+            } else {
+                dhpr[..nh].copy_from_slice(dz_);
+                dhpr[2 * nh..].copy_from_slice(dhh_);
+            }
+        }
+        if cfg.reset_after {
+            gemm_packed(&mut dh, nh, dhp, g, nb, g, nh, &ut_p);
+        } else {
+            // d(r ⊙ h_prev) = dh̃_pre · U_hᵀ, then the reset gate's share, then the z|r rows of U.
+            drh.iter_mut().for_each(|v| *v = 0.0);
+            gemm_packed(&mut drh, nh, &dhp[2 * nh..], g, nb, nh, nh, &uht_p);
+            for b in 0..nb {
+                if !valid(mask, b, tin, nt) {
+                    continue;
+                }
+                let gr = &gates[b * g..(b + 1) * g];
+                let r = &gr[nh..2 * nh];
+                let hprev = &h_prev[b * nh..(b + 1) * nh];
+                let d = &drh[b * nh..(b + 1) * nh];
+                let dr_ = &mut dxp[(b * nt + tin) * g + nh..(b * nt + tin) * g + 2 * nh];
+                for j in 0..nh {
+                    dr_[j] = d[j] * hprev[j];
+                }
+                scale_by_derivative(cfg.recurrent_activation, dr_, r);
+                dhp[b * g + nh..b * g + 2 * nh].copy_from_slice(dr_);
+                let dhb = &mut dh[b * nh..(b + 1) * nh];
+                for j in 0..nh {
+                    dhb[j] += d[j] * r[j];
+                }
+            }
+            gemm_packed(&mut dh, nh, dhp, g, nb, 2 * nh, nh, &ut_p);
+        }
+    }
+    if let Some(dh0) = grads.dh0 {
+        for (a, b) in dh0.iter_mut().zip(&dh) {
+            *a += b;
+        }
+    }
+
+    let bt = nb * nt;
+    gemm(grads.dkernel, g, View::rows(x, bt, nd, nd).t(), View::rows(&dxp, bt, g, g))?;
+    if let Some(dx) = grads.dx {
+        gemm(dx, nd, View::rows(&dxp, bt, g, g), View::rows(kernel, nd, g, g).t())?;
+    }
+    let tb = nt * nb;
+    if cfg.reset_after {
+        gemm(grads.drecurrent, g, View::rows(&states[..tb * nh], tb, nh, nh).t(), View::rows(&dhp_all, tb, g, g))?;
+    } else {
+        gemm(grads.drecurrent, g, View::rows(&states[..tb * nh], tb, nh, nh).t(), View::rows(&dhp_all, tb, 2 * nh, g))?;
+        gemm(&mut grads.drecurrent[2 * nh..], g, View::rows(aux_all, tb, nh, nh).t(), View::rows(&dhp_all[2 * nh..], tb, nh, g))?;
+    }
+    if let Some(db) = grads.dbias {
+        add_column_sums(&mut db[..g], &dxp, g);
+        if cfg.reset_after {
+            add_column_sums(&mut db[g..2 * g], &dhp_all, g);
+        }
+    }
+    Ok(())
+}
+
+/// out[j] += Σ_rows m[row, j] for a row-major (rows, cols) matrix.
+pub fn add_column_sums(out: &mut [f32], m: &[f32], cols: usize) {
+    for row in m.chunks_exact(cols) {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
