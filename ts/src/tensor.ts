@@ -1,0 +1,150 @@
+/**
+ * A small tensor: a typed array plus a shape, living in JS memory, so users need no other library.
+ * Layers copy tensors into wasm memory at call time.
+ */
+import { DisposedError, ValueError } from './wasm/errors.js';
+
+export type TensorDType = 'float32' | 'int32';
+export type NestedArray = number | boolean | NestedArray[];
+export type TypedData = Float32Array | Int32Array;
+
+export class Tensor {
+  private _data: TypedData | null;
+  readonly shape: readonly number[];
+  readonly dtype: TensorDType;
+
+  constructor(data: TypedData, shape: readonly number[]) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new ValueError(`tensor shape must hold non-negative integers, got (${shape.join(', ')})`);
+    }
+    if (size !== data.length) {
+      throw new ValueError(`tensor shape (${shape.join(', ')}) needs ${size} values, got ${data.length}`);
+    }
+    this._data = data;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = data instanceof Int32Array ? 'int32' : 'float32';
+  }
+
+  /** The values, row-major (the tensor's own array: copy before mutating if shared). */
+  get data(): TypedData {
+    if (this._data === null) throw new DisposedError(`this tensor (${this.shape.join(', ')}) was disposed; use it before dispose() or keep a copy`);
+    return this._data;
+  }
+
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this._data === null;
+  }
+
+  /** Same values, new shape (one axis may be -1). */
+  reshape(shape: number[]): Tensor {
+    const known = shape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+    const resolved = shape.map((d) => (d === -1 ? this.size / known : d));
+    if (resolved.reduce((a, b) => a * b, 1) !== this.size || !resolved.every(Number.isInteger)) {
+      throw new ValueError(`cannot reshape (${this.shape.join(', ')}) to (${shape.join(', ')}): sizes differ`);
+    }
+    return new Tensor(this.data, resolved);
+  }
+
+  /** The values as nested arrays (a number for a scalar). */
+  toArray(): NestedArray {
+    const data = this.data;
+    const build = (axis: number, offset: number): NestedArray => {
+      if (axis === this.shape.length) return data[offset];
+      const stride = this.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+      const out: NestedArray[] = [];
+      for (let i = 0; i < this.shape[axis]; i++) out.push(build(axis + 1, offset + i * stride));
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** A copy of the values (tfjs name). */
+  dataSync(): TypedData {
+    return this.data.slice();
+  }
+
+  clone(): Tensor {
+    return new Tensor(this.data.slice(), this.shape);
+  }
+
+  /** Drops the reference to the values; later use throws `DisposedError`. */
+  dispose(): void {
+    this._data = null;
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, [${this.shape.join(', ')}])`;
+  }
+}
+
+function inferShape(values: NestedArray): number[] {
+  const shape: number[] = [];
+  let v: NestedArray = values;
+  while (Array.isArray(v)) {
+    shape.push(v.length);
+    if (v.length === 0) break;
+    v = v[0];
+  }
+  return shape;
+}
+
+function flatten(values: NestedArray, shape: number[], axis: number, out: number[], path: number[]): void {
+  if (axis === shape.length) {
+    if (Array.isArray(values)) throw new ValueError(`ragged nested array: element at [${path.join(', ')}] is an array, expected a number`);
+    out.push(typeof values === 'boolean' ? (values ? 1 : 0) : values);
+    return;
+  }
+  if (!Array.isArray(values) || values.length !== shape[axis]) {
+    throw new ValueError(
+      `ragged nested array: element at [${path.join(', ')}] has ${Array.isArray(values) ? values.length : 'no'} entries, expected ${shape[axis]} (shape inferred from the first elements: (${shape.join(', ')}))`,
+    );
+  }
+  values.forEach((v, i) => flatten(v, shape, axis + 1, out, [...path, i]));
+}
+
+/**
+ * Makes a tensor from nested arrays or a typed array (`shape` then required unless 1-D).
+ * `tensor([[1, 2], [3, 4]])`, `tensor(new Float32Array(6), [2, 3])`, `tensor([1, 2], undefined, 'int32')`.
+ */
+export function tensor(values: NestedArray | ArrayLike<number>, shape?: number[], dtype?: TensorDType): Tensor {
+  let flat: ArrayLike<number>;
+  let inferred: number[];
+  if (ArrayBuffer.isView(values)) {
+    flat = values as unknown as ArrayLike<number>;
+    inferred = [flat.length];
+  } else {
+    inferred = inferShape(values as NestedArray);
+    const out: number[] = [];
+    flatten(values as NestedArray, inferred, 0, out, []);
+    flat = out;
+  }
+  const finalShape = shape ?? inferred;
+  const kind = dtype ?? (values instanceof Int32Array ? 'int32' : 'float32');
+  if (kind === 'int32') {
+    for (let i = 0; i < flat.length; i++) {
+      if (!Number.isInteger(flat[i])) throw new ValueError(`int32 tensor: value ${flat[i]} at flat index ${i} is not an integer`);
+    }
+    return new Tensor(Int32Array.from(flat), finalShape);
+  }
+  return new Tensor(Float32Array.from(flat), finalShape);
+}
+
+/** A tensor of zeros. */
+export function zeros(shape: number[], dtype: TensorDType = 'float32'): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return new Tensor(dtype === 'int32' ? new Int32Array(n) : new Float32Array(n), shape);
+}
+
+/** Formats a shape the way error messages show it: `(32, 8)`. */
+export function fmtShape(shape: readonly (number | null)[]): string {
+  return `(${shape.map((d) => (d === null ? 'None' : d)).join(', ')})`;
+}
