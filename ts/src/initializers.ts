@@ -188,7 +188,10 @@ export class VarianceScaling extends Seeded {
   }
 }
 
-function variance(className: string, scale: number, mode: FanMode, distribution: VarianceDistribution) {
+/** A named VarianceScaling preset (GlorotUniform = scale 1, fanAvg, uniform; …). */
+export type VariancePreset = new (args?: { seed?: number }) => VarianceScaling;
+
+function variance(className: string, scale: number, mode: FanMode, distribution: VarianceDistribution): VariancePreset {
   return class extends VarianceScaling {
     constructor(args: { seed?: number } = {}) {
       super({ scale, mode, distribution, seed: args.seed });

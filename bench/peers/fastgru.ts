@@ -1,0 +1,99 @@
+// fastgru peers: `fastgru-simd` and `fastgru-scalar`, the built package (dist/) as users get it,
+// driven through its public API (copies in and out of wasm memory included in every timing).
+import type { Peer, Runner, TaskSpec } from '../lib/types.js';
+
+type Fastgru = typeof import('../../dist/fastgru.mjs');
+
+async function load(): Promise<Fastgru> {
+  return import('../../dist/fastgru.mjs');
+}
+
+function concat(parts: ArrayLike<number>[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function makePeer(kind: 'simd' | 'scalar'): Peer {
+  return {
+    name: `fastgru-${kind}`,
+    tasks: ['A', 'B', 'C'],
+    async available() {
+      try {
+        const fg = await load();
+        if (kind === 'simd' && !fg.simdSupported()) return 'this engine has no wasm SIMD';
+        return null;
+      } catch (e) {
+        return `dist/fastgru.mjs not loadable (run npm run build): ${(e as Error).message}`;
+      }
+    },
+    async setup(spec: TaskSpec): Promise<Runner> {
+      const fg = await load();
+      await fg.init({ backend: kind });
+      const { batch: B, time: T, inputSize: D, units: H, data, resetAfter } = spec;
+      const weights = [
+        new fg.Tensor(data.kernel, [D, 3 * H]),
+        new fg.Tensor(data.recurrentKernel, [H, 3 * H]),
+        new fg.Tensor(data.bias, resetAfter ? [2, 3 * H] : [3 * H]),
+      ];
+      const x = new fg.Tensor(data.x, [B, T, D]);
+      if (spec.name === 'A') {
+        const gru = fg.layers.gru({ units: H, returnSequences: true, resetAfter, seed: 1 });
+        gru.build([B, T, D]);
+        gru.setWeights(weights);
+        let last: Float32Array | null = null;
+        return {
+          run() {
+            last = (gru.apply(x) as InstanceType<Fastgru['Tensor']>).data as Float32Array;
+          },
+          check: () => last!,
+          dispose: () => gru.dispose(),
+        };
+      }
+      if (spec.name === 'B') {
+        const gru = fg.layers.gru({ units: H, resetAfter, seed: 1 });
+        const dense = fg.layers.dense({ units: 1, seed: 2 });
+        gru.build([B, T, D]);
+        gru.setWeights(weights);
+        dense.build([B, H]);
+        dense.setWeights([new fg.Tensor(data.denseKernel, [H, 1]), new fg.Tensor(data.denseBias, [1])]);
+        const y = new fg.Tensor(data.y, [B, 1]);
+        let last: Float32Array | null = null;
+        return {
+          run() {
+            const h = gru.apply(x, { training: true }) as InstanceType<Fastgru['Tensor']>;
+            const p = dense.apply(h, { training: true });
+            const { grad } = fg.lossAndGradient('mse', y, p);
+            const gd = dense.backward(grad);
+            const gg = gru.backward(gd.dInput);
+            last = concat([...gg.grads.map((g) => g.data), ...gd.grads.map((g) => g.data), gg.dInput.data]);
+          },
+          check: () => last!,
+          dispose() {
+            gru.dispose();
+            dense.dispose();
+          },
+        };
+      }
+      // C: one step, the state carried from the previous call.
+      const gru = fg.layers.gru({ units: H, returnState: true, resetAfter, seed: 1 });
+      gru.build([B, 1, D]);
+      gru.setWeights(weights);
+      const step = new fg.Tensor(data.x.subarray(0, B * D), [B, 1, D]);
+      let h = new fg.Tensor(data.h0, [B, H]);
+      return {
+        run() {
+          h = (gru.apply(step, { initialState: h }) as InstanceType<Fastgru['Tensor']>[])[1];
+        },
+        check: () => h.data as Float32Array,
+        dispose: () => gru.dispose(),
+      };
+    },
+  };
+}
+
+export const peers: Peer[] = [makePeer('simd'), makePeer('scalar')];
