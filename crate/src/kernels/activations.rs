@@ -7,7 +7,7 @@
 //! bits) with the argument clamped to [-87, 88] so 2^n stays a normal float: results are never Inf
 //! or NaN for finite input, and sigmoid/tanh built on it stay within 2e-7 of float64 everywhere
 //! (checked on a dense grid in `crate/tests/activations.rs`). The SIMD and scalar versions run the
-//! same operations in the same order, so they agree to the last bit up to `nearest` ties.
+//! same operations in the same order, so they agree to the last bit.
 
 use crate::status::{KResult, Status};
 
@@ -68,11 +68,19 @@ const P3: f32 = 4.166_579_6e-2;
 const P4: f32 = 1.666_666_5e-1;
 const P5: f32 = 5.000_000_1e-1;
 
-/// e^x for one value; the scalar twin of `simd::exp`.
+/// 1.5 · 2^23: adding it rounds to an integer (ties to even) and leaves that integer in the low
+/// mantissa bits, so one add gives both round(x·log2 e) and its bits for 2^n (no `nearest`, no
+/// float→int conversion, which V8 lowers to several instructions each).
+const ROUNDER: f32 = 12_582_912.0;
+/// 127 − bits(ROUNDER): turns bits(x·log2 e + ROUNDER) into the biased exponent of 2^n.
+const EXP_BIAS_FIX: i32 = 127 - 0x4B40_0000;
+
+/// e^x for one value; the scalar twin of `simd::exp` (same operations, same order).
 #[inline(always)]
 pub fn exp_scalar(x: f32) -> f32 {
     let x = x.max(EXP_MIN).min(EXP_MAX);
-    let n = round_ties_even(x * LOG2E);
+    let t = x * LOG2E + ROUNDER;
+    let n = t - ROUNDER;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = P0;
     p = p * r + P1;
@@ -81,18 +89,7 @@ pub fn exp_scalar(x: f32) -> f32 {
     p = p * r + P4;
     p = p * r + P5;
     let y = p * (r * r) + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
-}
-
-/// `f32::round_ties_even` is newer than our MSRV; this matches wasm's `f32x4.nearest`.
-#[inline(always)]
-fn round_ties_even(x: f32) -> f32 {
-    let r = x.round();
-    if (r - x).abs() == 0.5 && (r as i32) % 2 != 0 {
-        r - x.signum()
-    } else {
-        r
-    }
+    y * f32::from_bits((t.to_bits() as i32).wrapping_add(EXP_BIAS_FIX).wrapping_shl(23) as u32)
 }
 
 #[inline(always)]
@@ -204,37 +201,74 @@ pub mod simd {
     use super::*;
     use crate::simd::*;
 
+    /// The constants as vectors, built once per slice: V8 re-materialises a `v128.const` at every
+    /// use inside a loop (several instructions each), so they travel in registers instead.
+    #[derive(Clone, Copy)]
+    pub struct Consts {
+        min: v128,
+        max: v128,
+        log2e: v128,
+        rounder: v128,
+        ln2_hi: v128,
+        ln2_lo: v128,
+        p: [v128; 6],
+        one: v128,
+        bias_fix: v128,
+    }
+
+    impl Consts {
+        #[inline(always)]
+        pub fn new() -> Self {
+            let c = Consts {
+                min: splat(EXP_MIN),
+                max: splat(EXP_MAX),
+                log2e: splat(LOG2E),
+                rounder: splat(ROUNDER),
+                ln2_hi: splat(LN2_HI),
+                ln2_lo: splat(LN2_LO),
+                p: [splat(P0), splat(P1), splat(P2), splat(P3), splat(P4), splat(P5)],
+                one: splat(1.0),
+                bias_fix: i32x4_splat(EXP_BIAS_FIX),
+            };
+            // An opaque copy: LLVM cannot fold the constants back into each use.
+            // SAFETY: reads a live local.
+            unsafe { core::ptr::read_volatile(&c) }
+        }
+    }
+
     #[inline(always)]
-    pub fn exp(x: v128) -> v128 {
-        let x = f32x4_min(f32x4_max(x, splat(EXP_MIN)), splat(EXP_MAX));
-        let n = f32x4_nearest(f32x4_mul(x, splat(LOG2E)));
-        let r = f32x4_sub(f32x4_sub(x, f32x4_mul(n, splat(LN2_HI))), f32x4_mul(n, splat(LN2_LO)));
-        let mut p = splat(P0);
-        p = f32x4_add(f32x4_mul(p, r), splat(P1));
-        p = f32x4_add(f32x4_mul(p, r), splat(P2));
-        p = f32x4_add(f32x4_mul(p, r), splat(P3));
-        p = f32x4_add(f32x4_mul(p, r), splat(P4));
-        p = f32x4_add(f32x4_mul(p, r), splat(P5));
-        let y = f32x4_add(f32x4_add(f32x4_mul(p, f32x4_mul(r, r)), r), splat(1.0));
-        let scale = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
+    pub fn exp(x: v128, c: &Consts) -> v128 {
+        let x = f32x4_min(f32x4_max(x, c.min), c.max);
+        let t = f32x4_add(f32x4_mul(x, c.log2e), c.rounder);
+        let n = f32x4_sub(t, c.rounder);
+        let r = f32x4_sub(f32x4_sub(x, f32x4_mul(n, c.ln2_hi)), f32x4_mul(n, c.ln2_lo));
+        let mut p = c.p[0];
+        p = f32x4_add(f32x4_mul(p, r), c.p[1]);
+        p = f32x4_add(f32x4_mul(p, r), c.p[2]);
+        p = f32x4_add(f32x4_mul(p, r), c.p[3]);
+        p = f32x4_add(f32x4_mul(p, r), c.p[4]);
+        p = f32x4_add(f32x4_mul(p, r), c.p[5]);
+        let y = f32x4_add(f32x4_add(f32x4_mul(p, f32x4_mul(r, r)), r), c.one);
+        let scale = i32x4_shl(i32x4_add(t, c.bias_fix), 23);
         f32x4_mul(y, scale)
     }
 
     #[inline(always)]
-    pub fn sigmoid(x: v128) -> v128 {
-        let e = exp(f32x4_neg(f32x4_abs(x)));
-        let s = f32x4_div(splat(1.0), f32x4_add(splat(1.0), e));
-        let neg = f32x4_lt(x, splat(0.0));
+    pub fn sigmoid(x: v128, c: &Consts) -> v128 {
+        let e = exp(f32x4_neg(f32x4_abs(x)), c);
+        let s = f32x4_div(c.one, f32x4_add(c.one, e));
+        // x < 0 exactly when x's bits, read as a signed integer, are negative (−0 included; e·s = s there).
+        let neg = i32x4_lt(x, i32x4_splat(0));
         v128_bitselect(f32x4_mul(e, s), s, neg)
     }
 
     #[inline(always)]
-    pub fn tanh(x: v128) -> v128 {
-        let e = exp(f32x4_mul(splat(-2.0), f32x4_abs(x)));
-        let t = f32x4_div(f32x4_sub(splat(1.0), e), f32x4_add(splat(1.0), e));
-        // Copy x's sign onto t (t >= 0).
-        let sign = v128_and(x, u32x4_splat(0x8000_0000));
-        v128_or(t, sign)
+    pub fn tanh(x: v128, c: &Consts) -> v128 {
+        let ax = f32x4_abs(x);
+        let e = exp(f32x4_neg(f32x4_add(ax, ax)), c);
+        let t = f32x4_div(f32x4_sub(c.one, e), f32x4_add(c.one, e));
+        // Copy x's sign onto t (t >= 0): x XOR |x| is x's sign bit.
+        v128_or(t, v128_xor(x, ax))
     }
 
     #[inline(always)]
@@ -252,8 +286,14 @@ pub mod simd {
     pub fn activate(act: Activation, data: &mut [f32]) {
         match act {
             Activation::Linear | Activation::Softmax => {}
-            Activation::Tanh => map_inplace(data, tanh, tanh_scalar),
-            Activation::Sigmoid => map_inplace(data, sigmoid, sigmoid_scalar),
+            Activation::Tanh => {
+                let c = Consts::new();
+                map_inplace(data, |v| tanh(v, &c), tanh_scalar)
+            }
+            Activation::Sigmoid => {
+                let c = Consts::new();
+                map_inplace(data, |v| sigmoid(v, &c), sigmoid_scalar)
+            }
             Activation::HardSigmoid => map_inplace(data, hard_sigmoid, hard_sigmoid_scalar),
             Activation::HardSigmoidKeras3 => map_inplace(data, hard_sigmoid_keras3, hard_sigmoid_keras3_scalar),
             Activation::Relu => map_inplace(data, |v| f32x4_max(v, splat(0.0)), |v| v.max(0.0)),
@@ -261,7 +301,8 @@ pub mod simd {
     }
 
     pub fn exp_inplace(data: &mut [f32]) {
-        map_inplace(data, exp, exp_scalar)
+        let c = Consts::new();
+        map_inplace(data, |v| exp(v, &c), exp_scalar)
     }
 }
 

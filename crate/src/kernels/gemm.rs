@@ -62,9 +62,64 @@ pub fn pack_b(out: &mut [f32], b: View) {
         let j0 = p * NR;
         let width = NR.min(n - j0);
         for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-            for (j, d) in dst.iter_mut().enumerate() {
-                *d = if j < width { b.at(kk, j0 + j) } else { 0.0 };
+            if b.cs == 1 {
+                let at = kk * b.rs + j0;
+                dst[..width].copy_from_slice(&b.data[at..at + width]);
+            } else {
+                for (j, d) in dst[..width].iter_mut().enumerate() {
+                    *d = b.at(kk, j0 + j);
+                }
             }
+            dst[width..].iter_mut().for_each(|d| *d = 0.0);
+        }
+    }
+}
+
+/// The left operand as the microkernel reads it: element (i, kk) at `ptr + i·rs + kk·cs`.
+#[derive(Clone, Copy)]
+struct AOperand {
+    ptr: *const f32,
+    rs: usize,
+    cs: usize,
+    /// Row-major A (rows `lda` apart), or MR-row panels of k·MR floats (k-major inside a panel).
+    panels: bool,
+    k: usize,
+}
+
+impl AOperand {
+    /// Address of A(i, kk) for a row i that starts a microkernel block.
+    #[inline(always)]
+    unsafe fn at(&self, i: usize, kk: usize) -> *const f32 {
+        if self.panels {
+            self.ptr.add((i / MR) * self.k * MR + kk * MR)
+        } else {
+            self.ptr.add(i * self.rs + kk)
+        }
+    }
+}
+
+/// The right operand: packed panels (k-stride NR) or row-major in place (k-stride ldb), with the
+/// last, partial panel packed separately so the microkernel never reads past `n`.
+#[derive(Clone, Copy)]
+struct BOperand {
+    ptr: *const f32,
+    packed: bool,
+    ldb: usize,
+    k: usize,
+    full_panels: usize,
+    edge: *const f32,
+}
+
+impl BOperand {
+    /// (address of B(kk, p·NR), stride between consecutive k).
+    #[inline(always)]
+    unsafe fn at(&self, p: usize, kk: usize) -> (*const f32, usize) {
+        if self.packed {
+            (self.ptr.add(p * self.k * NR + kk * NR), NR)
+        } else if p < self.full_panels {
+            (self.ptr.add(kk * self.ldb + p * NR), self.ldb)
+        } else {
+            (self.edge.add(kk * NR), NR)
         }
     }
 }
@@ -77,10 +132,20 @@ pub fn gemm_packed(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    assert!(c.len() >= (m - 1) * ldc + n, "gemm: C too short");
-    assert!(a.len() >= (m - 1) * lda + k, "gemm: A too short");
+    assert!(a.len() >= (m - 1) * lda + k && lda >= k, "gemm: A too short");
     assert!(bp.len() >= packed_len(k, n), "gemm: packed B too short");
-    assert!(ldc >= n && lda >= k);
+    let a_op = AOperand { ptr: a.as_ptr(), rs: lda, cs: 1, panels: false, k };
+    let b_op = BOperand { ptr: bp.as_ptr(), packed: true, ldb: NR, k, full_panels: 0, edge: bp.as_ptr() };
+    // SAFETY: the operands were checked against m, k, n just above.
+    unsafe { drive(c, ldc, a_op, b_op, m, k, n) }
+}
+
+/// Blocked loops around the microkernel.
+///
+/// # Safety
+/// `a` addresses m×k values and `b` k×n values as their `at` methods compute.
+unsafe fn drive(c: &mut [f32], ldc: usize, a: AOperand, b: BOperand, m: usize, k: usize, n: usize) {
+    assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "gemm: C too short");
     let panels = (n + NR - 1) / NR;
     let mut kk = 0;
     while kk < k {
@@ -91,20 +156,15 @@ pub fn gemm_packed(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k
             for p in 0..panels {
                 let j0 = p * NR;
                 let nr = NR.min(n - j0);
-                let b_ptr = bp[p * k * NR + kk * NR..].as_ptr();
+                let (b_ptr, b_stride) = b.at(p, kk);
                 let mut i = ii;
                 while i < ii + mc {
                     let mr = MR.min(ii + mc - i);
-                    let a_ptr = a[i * lda + kk..].as_ptr();
-                    // SAFETY: rows i..i+mr of A hold kc values from kk (checked above); the panel
-                    // slice holds kc·NR values; rows i..i+mr of C hold NR values from j0 when
-                    // nr == NR, else the edge tile is used.
-                    unsafe {
-                        if nr == NR {
-                            microkernel(mr, kc, a_ptr, lda, b_ptr, c[i * ldc + j0..].as_mut_ptr(), ldc);
-                        } else {
-                            edge_tile(mr, nr, kc, a_ptr, lda, b_ptr, &mut c[i * ldc + j0..], ldc);
-                        }
+                    let a_ptr = a.at(i, kk);
+                    if nr == NR {
+                        microkernel(mr, kc, a_ptr, a.rs, a.cs, b_ptr, b_stride, c[i * ldc + j0..].as_mut_ptr(), ldc);
+                    } else {
+                        edge_tile(mr, nr, kc, a_ptr, a.rs, a.cs, b_ptr, b_stride, &mut c[i * ldc + j0..], ldc);
                     }
                     i += mr;
                 }
@@ -116,18 +176,22 @@ pub fn gemm_packed(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k
 }
 
 /// The one masked path: a block narrower than NR runs the full kernel on a local tile.
-unsafe fn edge_tile(mr: usize, nr: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, c: &mut [f32], ldc: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn edge_tile(mr: usize, nr: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, bk: usize, c: &mut [f32], ldc: usize) {
     let mut tile = [0.0f32; MR * NR];
     for r in 0..mr {
         tile[r * NR..r * NR + nr].copy_from_slice(&c[r * ldc..r * ldc + nr]);
     }
-    microkernel(mr, kc, a, lda, b, tile.as_mut_ptr(), NR);
+    microkernel(mr, kc, a, rsa, csa, b, bk, tile.as_mut_ptr(), NR);
     for r in 0..mr {
         c[r * ldc..r * ldc + nr].copy_from_slice(&tile[r * NR..r * NR + nr]);
     }
 }
 
-/// `C (m, n) += A · B` for any strides: packs B (and A when its rows are not contiguous).
+/// `C (m, n) += A · B` for any strides. Row-major B is read in place (only its last partial panel
+/// is copied); other B layouts are packed. Row-major A is read in place; a transposed A (a weight
+/// gradient's Xᵀ) is packed into MR-row panels read contiguously, so neither the copy nor the
+/// kernel walks memory with a large stride.
 pub fn gemm(c: &mut [f32], ldc: usize, a: View, b: View) -> KResult {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm: inner sizes differ");
@@ -135,30 +199,46 @@ pub fn gemm(c: &mut [f32], ldc: usize, a: View, b: View) -> KResult {
         return Ok(());
     }
     assert!(a.data.len() >= a.extent() && b.data.len() >= b.extent());
-    let mut bp = scratch(packed_len(k, n))?;
-    pack_b(&mut bp, b);
-    if a.cs == 1 {
-        gemm_packed(c, ldc, a.data, a.rs, m, k, n, &bp);
+    let mut b_store = Vec::new();
+    let b_op = if b.cs == 1 {
+        let full = n / NR;
+        if full * NR < n {
+            b_store = scratch(k * NR)?;
+            pack_b(&mut b_store, View { data: &b.data[full * NR..], rows: k, cols: n - full * NR, rs: b.rs, cs: 1 });
+        }
+        BOperand { ptr: b.data.as_ptr(), packed: false, ldb: b.rs, k, full_panels: full, edge: b_store.as_ptr() }
     } else {
-        // A transposed in memory (a weight gradient's Xᵀ): copy it row-major, walking the source
-        // in its own contiguous order.
-        let mut ap = scratch(m * k)?;
+        b_store = scratch(packed_len(k, n))?;
+        pack_b(&mut b_store, b);
+        BOperand { ptr: b_store.as_ptr(), packed: true, ldb: NR, k, full_panels: 0, edge: b_store.as_ptr() }
+    };
+    let mut a_store = Vec::new();
+    let a_op = if a.cs == 1 {
+        AOperand { ptr: a.data.as_ptr(), rs: a.rs, cs: 1, panels: false, k }
+    } else {
+        let blocks = (m + MR - 1) / MR;
+        a_store = scratch(blocks * k * MR)?;
         for kk in 0..k {
             for i in 0..m {
-                ap[i * k + kk] = a.at(i, kk);
+                a_store[(i / MR) * k * MR + kk * MR + i % MR] = a.data[i * a.rs + kk * a.cs];
             }
         }
-        gemm_packed(c, ldc, &ap, k, m, k, n, &bp);
-    }
+        AOperand { ptr: a_store.as_ptr(), rs: 1, cs: MR, panels: true, k }
+    };
+    // SAFETY: both operands cover m×k and k×n (extents checked above; scratch sized to match).
+    unsafe { drive(c, ldc, a_op, b_op, m, k, n) };
+    drop(a_store);
+    drop(b_store);
     Ok(())
 }
 
 /// Scalar microkernel: the twin of `simd_kernel`, same blocking, used by the scalar build.
 ///
 /// # Safety
-/// `a` has `mr` rows of `kc` floats `lda` apart; `b` has `kc * NR` floats; `c` has `mr` rows of
-/// NR floats `ldc` apart.
-pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize) {
+/// A(r, kk) = `a[r·rsa + kk·csa]` for r < mr, kk < kc; B(kk, j) = `b[kk·bk + j]` for j < NR;
+/// `c` has `mr` rows of NR floats `ldc` apart.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
     let mut acc = [[0.0f32; NR]; MR];
     for r in 0..mr {
         for j in 0..NR {
@@ -166,9 +246,9 @@ pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, lda: usize, b: 
         }
     }
     for kk in 0..kc {
-        let brow = b.add(kk * NR);
+        let brow = b.add(kk * bk);
         for r in 0..mr {
-            let av = *a.add(r * lda + kk);
+            let av = *a.add(r * rsa + kk * csa);
             for j in 0..NR {
                 acc[r][j] += av * *brow.add(j);
             }
@@ -193,7 +273,8 @@ mod simd_impl {
     /// x86, cheaper than a shuffle of a 4-wide A load). Measured on Node 20 / Zen 5: 4×8 beats
     /// 6×8, 4×12, 3×16, 2×16, 5×8 and 8×8 (the larger ones spill in V8's register allocator).
     #[inline(always)]
-    unsafe fn block<const ROWS: usize>(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize) {
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn block<const ROWS: usize>(kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
         let mut acc = [[f32x4_splat(0.0); NV]; ROWS];
         for r in 0..ROWS {
             for v in 0..NV {
@@ -208,13 +289,13 @@ mod simd_impl {
                 bv[v] = load(bp.add(4 * v));
             }
             for r in 0..ROWS {
-                let av = v128_load32_splat(ap.add(r * lda) as *const u32);
+                let av = v128_load32_splat(ap.add(r * rsa) as *const u32);
                 for v in 0..NV {
                     acc[r][v] = mul_add(acc[r][v], av, bv[v]);
                 }
             }
-            bp = bp.add(NR);
-            ap = ap.add(1);
+            bp = bp.add(bk);
+            ap = ap.add(csa);
         }
         for r in 0..ROWS {
             for v in 0..NV {
@@ -225,12 +306,13 @@ mod simd_impl {
 
     /// # Safety
     /// As `scalar_kernel`.
-    pub unsafe fn simd_kernel(mr: usize, kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, ldc: usize) {
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn simd_kernel(mr: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
         match mr {
-            4 => block::<4>(kc, a, lda, b, c, ldc),
-            3 => block::<3>(kc, a, lda, b, c, ldc),
-            2 => block::<2>(kc, a, lda, b, c, ldc),
-            _ => block::<1>(kc, a, lda, b, c, ldc),
+            4 => block::<4>(kc, a, rsa, csa, b, bk, c, ldc),
+            3 => block::<3>(kc, a, rsa, csa, b, bk, c, ldc),
+            2 => block::<2>(kc, a, rsa, csa, b, bk, c, ldc),
+            _ => block::<1>(kc, a, rsa, csa, b, bk, c, ldc),
         }
     }
 }

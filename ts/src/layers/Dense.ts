@@ -142,7 +142,7 @@ export class Dense extends Layer {
     const g = this.grads!.f32();
     return {
       dInput: new Tensor(dxBuf.toFloat32Array(0, p.rows * this.inputDim), p.inputShape),
-      grads: this.weightSpecs.map((s) => new Tensor(Float32Array.from(g.subarray(s.offset, s.offset + s.size)), s.shape)),
+      grads: this.weightSpecs.map((s) => new Tensor(g.slice(s.offset, s.offset + s.size), s.shape)),
     };
   }
 

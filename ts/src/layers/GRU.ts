@@ -320,7 +320,7 @@ export class GRU extends Layer {
     return {
       dInput: new Tensor(dxBuf.toFloat32Array(0, nb * nt * d), [nb, nt, d]),
       dInitialState: dh0Buf ? new Tensor(dh0Buf.toFloat32Array(0, nb * h), [nb, h]) : null,
-      grads: this.weightSpecs.map((s) => new Tensor(Float32Array.from(g.subarray(s.offset, s.offset + s.size)), s.shape)),
+      grads: this.weightSpecs.map((s) => new Tensor(g.slice(s.offset, s.offset + s.size), s.shape)),
     };
   }
 

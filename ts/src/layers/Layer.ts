@@ -106,7 +106,7 @@ export abstract class Layer {
   getWeights(): Tensor[] {
     this.assertBuilt('getWeights()');
     const all = this.params!.f32();
-    return this.weightSpecs.map((s) => new Tensor(Float32Array.from(all.subarray(s.offset, s.offset + s.size)), s.shape));
+    return this.weightSpecs.map((s) => new Tensor(all.slice(s.offset, s.offset + s.size), s.shape));
   }
 
   /**
