@@ -238,7 +238,9 @@ pub mod simd {
 
     #[inline(always)]
     pub fn exp(x: v128, c: &Consts) -> v128 {
-        let x = f32x4_min(f32x4_max(x, c.min), c.max);
+        // pmin/pmax are single minps/maxps; wasm's min/max add NaN and ±0 fix-ups (several
+        // instructions each in V8), which finite inputs (checked at the ABI) never need.
+        let x = f32x4_pmin(f32x4_pmax(x, c.min), c.max);
         let t = f32x4_add(f32x4_mul(x, c.log2e), c.rounder);
         let n = f32x4_sub(t, c.rounder);
         let r = f32x4_sub(f32x4_sub(x, f32x4_mul(n, c.ln2_hi)), f32x4_mul(n, c.ln2_lo));
@@ -274,12 +276,12 @@ pub mod simd {
     #[inline(always)]
     pub fn hard_sigmoid(x: v128) -> v128 {
         let y = f32x4_add(f32x4_mul(splat(0.2), x), splat(0.5));
-        f32x4_min(f32x4_max(y, splat(0.0)), splat(1.0))
+        f32x4_pmin(f32x4_pmax(y, splat(0.0)), splat(1.0))
     }
 
     #[inline(always)]
     pub fn hard_sigmoid_keras3(x: v128) -> v128 {
-        let y = f32x4_min(f32x4_max(f32x4_add(x, splat(3.0)), splat(0.0)), splat(6.0));
+        let y = f32x4_pmin(f32x4_pmax(f32x4_add(x, splat(3.0)), splat(0.0)), splat(6.0));
         f32x4_div(y, splat(6.0))
     }
 
@@ -296,7 +298,7 @@ pub mod simd {
             }
             Activation::HardSigmoid => map_inplace(data, hard_sigmoid, hard_sigmoid_scalar),
             Activation::HardSigmoidKeras3 => map_inplace(data, hard_sigmoid_keras3, hard_sigmoid_keras3_scalar),
-            Activation::Relu => map_inplace(data, |v| f32x4_max(v, splat(0.0)), |v| v.max(0.0)),
+            Activation::Relu => map_inplace(data, |v| f32x4_pmax(v, splat(0.0)), |v| v.max(0.0)),
         }
     }
 
