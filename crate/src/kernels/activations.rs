@@ -75,10 +75,22 @@ const ROUNDER: f32 = 12_582_912.0;
 /// 127 − bits(ROUNDER): turns bits(x·log2 e + ROUNDER) into the biased exponent of 2^n.
 const EXP_BIAS_FIX: i32 = 127 - 0x4B40_0000;
 
+/// Clamp that keeps NaN, like the SIMD twin's pmin/pmax (`f32::max`/`min` would drop it).
+#[inline(always)]
+fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
 /// e^x for one value; the scalar twin of `simd::exp` (same operations, same order).
 #[inline(always)]
 pub fn exp_scalar(x: f32) -> f32 {
-    let x = x.max(EXP_MIN).min(EXP_MAX);
+    let x = clamp(x, EXP_MIN, EXP_MAX);
     let t = x * LOG2E + ROUNDER;
     let n = t - ROUNDER;
     let r = x - n * LN2_HI - n * LN2_LO;
@@ -107,21 +119,27 @@ pub fn sigmoid_scalar(x: f32) -> f32 {
 pub fn tanh_scalar(x: f32) -> f32 {
     let e = exp_scalar(-2.0 * x.abs());
     let t = (1.0 - e) / (1.0 + e);
-    if x >= 0.0 {
-        t
+    t.copysign(x)
+}
+
+/// max(x, 0) keeping NaN.
+#[inline(always)]
+pub fn relu_scalar(x: f32) -> f32 {
+    if x < 0.0 {
+        0.0
     } else {
-        -t
+        x
     }
 }
 
 #[inline(always)]
 pub fn hard_sigmoid_scalar(x: f32) -> f32 {
-    (0.2 * x + 0.5).max(0.0).min(1.0)
+    clamp(0.2 * x + 0.5, 0.0, 1.0)
 }
 
 #[inline(always)]
 pub fn hard_sigmoid_keras3_scalar(x: f32) -> f32 {
-    (x + 3.0).max(0.0).min(6.0) / 6.0
+    clamp(x + 3.0, 0.0, 6.0) / 6.0
 }
 
 /// Element-wise activation in place (not softmax: see `softmax_rows`), scalar twin.
@@ -132,7 +150,7 @@ pub fn activate_scalar(act: Activation, data: &mut [f32]) {
         Activation::Sigmoid => data.iter_mut().for_each(|v| *v = sigmoid_scalar(*v)),
         Activation::HardSigmoid => data.iter_mut().for_each(|v| *v = hard_sigmoid_scalar(*v)),
         Activation::HardSigmoidKeras3 => data.iter_mut().for_each(|v| *v = hard_sigmoid_keras3_scalar(*v)),
-        Activation::Relu => data.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Relu => data.iter_mut().for_each(|v| *v = relu_scalar(*v)),
     }
 }
 
@@ -298,7 +316,7 @@ pub mod simd {
             }
             Activation::HardSigmoid => map_inplace(data, hard_sigmoid, hard_sigmoid_scalar),
             Activation::HardSigmoidKeras3 => map_inplace(data, hard_sigmoid_keras3, hard_sigmoid_keras3_scalar),
-            Activation::Relu => map_inplace(data, |v| f32x4_pmax(v, splat(0.0)), |v| v.max(0.0)),
+            Activation::Relu => map_inplace(data, |v| f32x4_pmax(v, splat(0.0)), relu_scalar),
         }
     }
 

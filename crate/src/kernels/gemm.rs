@@ -132,7 +132,7 @@ pub fn gemm_packed(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    assert!(a.len() >= (m - 1) * lda + k && lda >= k, "gemm: A too short");
+    assert!(a.len() >= (m - 1) * lda + k && (m == 1 || lda >= k), "gemm: A too short");
     assert!(bp.len() >= packed_len(k, n), "gemm: packed B too short");
     let a_op = AOperand { ptr: a.as_ptr(), rs: lda, cs: 1, panels: false, k };
     let b_op = BOperand { ptr: bp.as_ptr(), packed: true, ldb: NR, k, full_panels: 0, edge: bp.as_ptr() };

@@ -40,8 +40,19 @@ pub enum Distribution {
 
 pub fn fill_random(out: &mut [f32], dist: Distribution, a: f64, b: f64, seed: u64) {
     let mut rng = Rng::new(seed);
+    // a + (b − a)·u < b in f64 can still round up to b in f32: keep the interval half-open.
+    let below_b = {
+        let b32 = b as f32;
+        if b32 > 0.0 {
+            f32::from_bits(b32.to_bits() - 1)
+        } else if b32 < 0.0 {
+            f32::from_bits(b32.to_bits() + 1)
+        } else {
+            -f32::from_bits(1)
+        }
+    };
     for v in out.iter_mut() {
-        *v = match dist {
+        let x = match dist {
             Distribution::Uniform => a + (b - a) * rng.uniform(),
             Distribution::Normal => a + b * rng.normal(),
             Distribution::TruncatedNormal => loop {
@@ -51,6 +62,7 @@ pub fn fill_random(out: &mut [f32], dist: Distribution, a: f64, b: f64, seed: u6
                 }
             },
         } as f32;
+        *v = if dist == Distribution::Uniform && x >= b as f32 { below_b } else { x };
     }
 }
 
