@@ -1,9 +1,11 @@
 //! Packed single-precision GEMM: `C += A · B`.
 //!
 //! B is packed once into column panels of `NR` floats per k (zero-padded past `n`), so the
-//! microkernel streams it contiguously; A is read in place (row-major, `lda`), four k-values per
-//! broadcast load, as XNNPACK's `wasmsimd` "splat" GEMMs do. Packing B separately lets the GRU pack
-//! its recurrent kernel once per weight update and reuse it at every time step.
+//! microkernel streams it contiguously; packing B separately lets the GRU pack its recurrent kernel
+//! once per weight update and reuse it at every time step. Row-major B is also read in place.
+//! A is copied, one MC×KC block at a time, into MR-row panels (k-major, MR floats per k) on the
+//! stack, from whatever strides it has: the microkernel then broadcasts A with constant offsets
+//! (no address arithmetic per load), and a transposed A (a weight gradient's Xᵀ) costs the same.
 //!
 //! Blocking: `KC` rows of B (one panel slice, KC·NR·4 B = 8 KiB, stays in L1) by `MC` rows of A
 //! (MC·KC·4 B = 64 KiB, stays in L2). The microkernel keeps an MR×NR block of C in registers:
@@ -75,29 +77,6 @@ pub fn pack_b(out: &mut [f32], b: View) {
     }
 }
 
-/// The left operand as the microkernel reads it: element (i, kk) at `ptr + i·rs + kk·cs`.
-#[derive(Clone, Copy)]
-struct AOperand {
-    ptr: *const f32,
-    rs: usize,
-    cs: usize,
-    /// Row-major A (rows `lda` apart), or MR-row panels of k·MR floats (k-major inside a panel).
-    panels: bool,
-    k: usize,
-}
-
-impl AOperand {
-    /// Address of A(i, kk) for a row i that starts a microkernel block.
-    #[inline(always)]
-    unsafe fn at(&self, i: usize, kk: usize) -> *const f32 {
-        if self.panels {
-            self.ptr.add((i / MR) * self.k * MR + kk * MR)
-        } else {
-            self.ptr.add(i * self.rs + kk)
-        }
-    }
-}
-
 /// The right operand: packed panels (k-stride NR) or row-major in place (k-stride ldb), with the
 /// last, partial panel packed separately so the microkernel never reads past `n`.
 #[derive(Clone, Copy)]
@@ -134,39 +113,69 @@ pub fn gemm_packed(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k
     }
     assert!(a.len() >= (m - 1) * lda + k && (m == 1 || lda >= k), "gemm: A too short");
     assert!(bp.len() >= packed_len(k, n), "gemm: packed B too short");
-    let a_op = AOperand { ptr: a.as_ptr(), rs: lda, cs: 1, panels: false, k };
     let b_op = BOperand { ptr: bp.as_ptr(), packed: true, ldb: NR, k, full_panels: 0, edge: bp.as_ptr() };
     // SAFETY: the operands were checked against m, k, n just above.
-    unsafe { drive(c, ldc, a_op, b_op, m, k, n) }
+    unsafe { drive(c, ldc, View { data: a, rows: m, cols: k, rs: lda, cs: 1 }, b_op, n) }
+}
+
+/// Copies rows [i0, i0+mc) × columns [k0, k0+kc) of A into MR-row panels: panel q holds, for each
+/// kk, the MR values A(i0 + q·MR + r, k0 + kk) (rows past mc are zero). Walks A along its
+/// contiguous axis.
+fn pack_a(out: &mut [f32], a: &View, i0: usize, mc: usize, k0: usize, kc: usize) {
+    let blocks = (mc + MR - 1) / MR;
+    if mc % MR != 0 {
+        out[(blocks - 1) * kc * MR..blocks * kc * MR].iter_mut().for_each(|v| *v = 0.0);
+    }
+    if a.cs == 1 {
+        for i in 0..mc {
+            let src = &a.data[(i0 + i) * a.rs + k0..(i0 + i) * a.rs + k0 + kc];
+            let panel = &mut out[(i / MR) * kc * MR + i % MR..];
+            for (kk, &v) in src.iter().enumerate() {
+                panel[kk * MR] = v;
+            }
+        }
+    } else {
+        for kk in 0..kc {
+            for i in 0..mc {
+                out[(i / MR) * kc * MR + kk * MR + i % MR] = a.data[(i0 + i) * a.rs + (k0 + kk) * a.cs];
+            }
+        }
+    }
 }
 
 /// Blocked loops around the microkernel.
 ///
 /// # Safety
-/// `a` addresses m×k values and `b` k×n values as their `at` methods compute.
-unsafe fn drive(c: &mut [f32], ldc: usize, a: AOperand, b: BOperand, m: usize, k: usize, n: usize) {
+/// `b` addresses k×n values (n = the C width) as `BOperand::at` computes; `a` is checked.
+unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) {
+    let (m, k) = (a.rows, a.cols);
+    assert!(a.data.len() >= a.extent(), "gemm: A too short");
     assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "gemm: C too short");
     let panels = (n + NR - 1) / NR;
+    // One A block in panels: MC·KC·4 B = 64 KiB of the 1 MiB wasm stack.
+    let mut ap = [0.0f32; MC * KC];
     let mut kk = 0;
     while kk < k {
         let kc = KC.min(k - kk);
         let mut ii = 0;
         while ii < m {
             let mc = MC.min(m - ii);
+            pack_a(&mut ap, &a, ii, mc, kk, kc);
             for p in 0..panels {
                 let j0 = p * NR;
                 let nr = NR.min(n - j0);
                 let (b_ptr, b_stride) = b.at(p, kk);
-                let mut i = ii;
-                while i < ii + mc {
-                    let mr = MR.min(ii + mc - i);
-                    let a_ptr = a.at(i, kk);
+                let mut q = 0;
+                while q * MR < mc {
+                    let i = ii + q * MR;
+                    let mr = MR.min(mc - q * MR);
+                    let a_ptr = ap[q * kc * MR..].as_ptr();
                     if nr == NR {
-                        microkernel(mr, kc, a_ptr, a.rs, a.cs, b_ptr, b_stride, c[i * ldc + j0..].as_mut_ptr(), ldc);
+                        microkernel(mr, kc, a_ptr, b_ptr, b_stride, c[i * ldc + j0..].as_mut_ptr(), ldc);
                     } else {
-                        edge_tile(mr, nr, kc, a_ptr, a.rs, a.cs, b_ptr, b_stride, &mut c[i * ldc + j0..], ldc);
+                        edge_tile(mr, nr, kc, a_ptr, b_ptr, b_stride, &mut c[i * ldc + j0..], ldc);
                     }
-                    i += mr;
+                    q += 1;
                 }
             }
             ii += mc;
@@ -176,29 +185,26 @@ unsafe fn drive(c: &mut [f32], ldc: usize, a: AOperand, b: BOperand, m: usize, k
 }
 
 /// The one masked path: a block narrower than NR runs the full kernel on a local tile.
-#[allow(clippy::too_many_arguments)]
-unsafe fn edge_tile(mr: usize, nr: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, bk: usize, c: &mut [f32], ldc: usize) {
+unsafe fn edge_tile(mr: usize, nr: usize, kc: usize, a: *const f32, b: *const f32, bk: usize, c: &mut [f32], ldc: usize) {
     let mut tile = [0.0f32; MR * NR];
     for r in 0..mr {
         tile[r * NR..r * NR + nr].copy_from_slice(&c[r * ldc..r * ldc + nr]);
     }
-    microkernel(mr, kc, a, rsa, csa, b, bk, tile.as_mut_ptr(), NR);
+    microkernel(mr, kc, a, b, bk, tile.as_mut_ptr(), NR);
     for r in 0..mr {
         c[r * ldc..r * ldc + nr].copy_from_slice(&tile[r * NR..r * NR + nr]);
     }
 }
 
 /// `C (m, n) += A · B` for any strides. Row-major B is read in place (only its last partial panel
-/// is copied); other B layouts are packed. Row-major A is read in place; a transposed A (a weight
-/// gradient's Xᵀ) is packed into MR-row panels read contiguously, so neither the copy nor the
-/// kernel walks memory with a large stride.
+/// is copied); other B layouts are packed. A, whatever its strides, goes through `pack_a`.
 pub fn gemm(c: &mut [f32], ldc: usize, a: View, b: View) -> KResult {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm: inner sizes differ");
     if m == 0 || n == 0 || k == 0 {
         return Ok(());
     }
-    assert!(a.data.len() >= a.extent() && b.data.len() >= b.extent());
+    assert!(b.data.len() >= b.extent(), "gemm: B too short");
     let mut b_store = Vec::new();
     let b_op = if b.cs == 1 {
         let full = n / NR;
@@ -212,22 +218,8 @@ pub fn gemm(c: &mut [f32], ldc: usize, a: View, b: View) -> KResult {
         pack_b(&mut b_store, b);
         BOperand { ptr: b_store.as_ptr(), packed: true, ldb: NR, k, full_panels: 0, edge: b_store.as_ptr() }
     };
-    let mut a_store = Vec::new();
-    let a_op = if a.cs == 1 {
-        AOperand { ptr: a.data.as_ptr(), rs: a.rs, cs: 1, panels: false, k }
-    } else {
-        let blocks = (m + MR - 1) / MR;
-        a_store = scratch(blocks * k * MR)?;
-        for kk in 0..k {
-            for i in 0..m {
-                a_store[(i / MR) * k * MR + kk * MR + i % MR] = a.data[i * a.rs + kk * a.cs];
-            }
-        }
-        AOperand { ptr: a_store.as_ptr(), rs: 1, cs: MR, panels: true, k }
-    };
-    // SAFETY: both operands cover m×k and k×n (extents checked above; scratch sized to match).
-    unsafe { drive(c, ldc, a_op, b_op, m, k, n) };
-    drop(a_store);
+    // SAFETY: B covers k×n (extent checked above; the edge and packed copies are sized to match).
+    unsafe { drive(c, ldc, a, b_op, n) };
     drop(b_store);
     Ok(())
 }
@@ -235,10 +227,9 @@ pub fn gemm(c: &mut [f32], ldc: usize, a: View, b: View) -> KResult {
 /// Scalar microkernel: the twin of `simd_kernel`, same blocking, used by the scalar build.
 ///
 /// # Safety
-/// A(r, kk) = `a[r·rsa + kk·csa]` for r < mr, kk < kc; B(kk, j) = `b[kk·bk + j]` for j < NR;
-/// `c` has `mr` rows of NR floats `ldc` apart.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
+/// A(r, kk) = `a[kk·MR + r]` for r < mr, kk < kc (a `pack_a` panel); B(kk, j) = `b[kk·bk + j]`
+/// for j < NR; `c` has `mr` rows of NR floats `ldc` apart.
+pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
     let mut acc = [[0.0f32; NR]; MR];
     for r in 0..mr {
         for j in 0..NR {
@@ -248,7 +239,7 @@ pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, rsa: usize, csa
     for kk in 0..kc {
         let brow = b.add(kk * bk);
         for r in 0..mr {
-            let av = *a.add(r * rsa + kk * csa);
+            let av = *a.add(kk * MR + r);
             for j in 0..NR {
                 acc[r][j] += av * *brow.add(j);
             }
@@ -263,7 +254,7 @@ pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, rsa: usize, csa
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd_impl {
-    use super::NR;
+    use super::{MR, NR};
     use crate::simd::*;
 
     /// v128 per row of the block.
@@ -273,8 +264,7 @@ mod simd_impl {
     /// x86, cheaper than a shuffle of a 4-wide A load). Measured on Node 20 / Zen 5: 4×8 beats
     /// 6×8, 4×12, 3×16, 2×16, 5×8 and 8×8 (the larger ones spill in V8's register allocator).
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const ROWS: usize>(kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
+    unsafe fn block<const ROWS: usize>(kc: usize, a: *const f32, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
         let mut acc = [[f32x4_splat(0.0); NV]; ROWS];
         for r in 0..ROWS {
             for v in 0..NV {
@@ -289,13 +279,13 @@ mod simd_impl {
                 bv[v] = load(bp.add(4 * v));
             }
             for r in 0..ROWS {
-                let av = v128_load32_splat(ap.add(r * rsa) as *const u32);
+                let av = v128_load32_splat(ap.add(r) as *const u32);
                 for v in 0..NV {
                     acc[r][v] = mul_add(acc[r][v], av, bv[v]);
                 }
             }
             bp = bp.add(bk);
-            ap = ap.add(csa);
+            ap = ap.add(MR);
         }
         for r in 0..ROWS {
             for v in 0..NV {
@@ -306,13 +296,12 @@ mod simd_impl {
 
     /// # Safety
     /// As `scalar_kernel`.
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn simd_kernel(mr: usize, kc: usize, a: *const f32, rsa: usize, csa: usize, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
+    pub unsafe fn simd_kernel(mr: usize, kc: usize, a: *const f32, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
         match mr {
-            4 => block::<4>(kc, a, rsa, csa, b, bk, c, ldc),
-            3 => block::<3>(kc, a, rsa, csa, b, bk, c, ldc),
-            2 => block::<2>(kc, a, rsa, csa, b, bk, c, ldc),
-            _ => block::<1>(kc, a, rsa, csa, b, bk, c, ldc),
+            4 => block::<4>(kc, a, b, bk, c, ldc),
+            3 => block::<3>(kc, a, b, bk, c, ldc),
+            2 => block::<2>(kc, a, b, bk, c, ldc),
+            _ => block::<1>(kc, a, b, bk, c, ldc),
         }
     }
 }
