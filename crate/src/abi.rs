@@ -218,6 +218,26 @@ impl Args {
     }
 }
 
+/// Validated config, dims and element counts shared by gru_forward and gru_backward.
+struct GruCall {
+    cfg: GruConfig,
+    dims: GruDims,
+    /// B·T·D, B·T·H, B·H
+    btd: usize,
+    bth: usize,
+    bh: usize,
+}
+
+fn gru_call(batch: usize, time: usize, input: usize, units: usize, flags: u32, activation: i32, recurrent_activation: i32) -> KResult<GruCall> {
+    Ok(GruCall {
+        cfg: gru_config(flags, activation, recurrent_activation)?,
+        dims: GruDims { batch, time, input, units },
+        btd: count("x (B, T, D)", &[batch, time, input])?,
+        bth: count("y (B, T, H)", &[batch, time, units])?,
+        bh: count("state (B, H)", &[batch, units])?,
+    })
+}
+
 fn gru_config(flags: u32, activation: i32, recurrent_activation: i32) -> KResult<GruConfig> {
     if flags & !(GRU_RESET_AFTER | GRU_GO_BACKWARDS) != 0 {
         return crate::fail!(Status::InvalidArgument, "gru flags: unknown bits in {:#x}", flags);
@@ -297,12 +317,9 @@ pub unsafe extern "C" fn gru_forward(
     recurrent_activation: i32,
 ) -> i32 {
     to_status((|| {
-        let cfg = gru_config(flags, activation, recurrent_activation)?;
-        let dims = GruDims { batch, time, input, units };
-        let bth = count("y (B, T, H)", &[batch, time, units])?;
-        let bh = count("state (B, H)", &[batch, units])?;
+        let GruCall { cfg, dims, btd, bth, bh } = gru_call(batch, time, input, units, flags, activation, recurrent_activation)?;
         let mut a = Args::new();
-        let x = a.input::<f32>("x", x, count("x (B, T, D)", &[batch, time, input])?)?;
+        let x = a.input::<f32>("x", x, btd)?;
         let h0 = a.opt_input::<f32>("initialState", h0, bh)?;
         let mask = a.opt_input::<u8>("mask", mask, batch * time)?;
         let packed = a.input::<f32>("packed weights", packed, gru::packed_len(input, units, cfg.reset_after))?;
@@ -357,11 +374,7 @@ pub unsafe extern "C" fn gru_backward(
     recurrent_activation: i32,
 ) -> i32 {
     to_status((|| {
-        let cfg = gru_config(flags, activation, recurrent_activation)?;
-        let dims = GruDims { batch, time, input, units };
-        let btd = count("x (B, T, D)", &[batch, time, input])?;
-        let bth = count("y (B, T, H)", &[batch, time, units])?;
-        let bh = count("state (B, H)", &[batch, units])?;
+        let GruCall { cfg, dims, btd, bth, bh } = gru_call(batch, time, input, units, flags, activation, recurrent_activation)?;
         let g = 3 * units;
         let mut a = Args::new();
         let dy = a.opt_input::<f32>("dy", dy, bth)?;

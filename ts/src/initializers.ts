@@ -119,7 +119,8 @@ export class RandomUniform extends Seeded {
 }
 
 export class RandomNormal extends Seeded {
-  readonly className = 'RandomNormal';
+  readonly className: string = 'RandomNormal';
+  protected readonly distribution: Distribution = Distribution.Normal;
   readonly mean: number;
   readonly stddev: number;
   /** Defaults to N(0, 0.05²) as Keras. */
@@ -129,28 +130,17 @@ export class RandomNormal extends Seeded {
     this.stddev = args.stddev ?? 0.05;
   }
   fill(t: InitTarget, seed: number): void {
-    random(t, Distribution.Normal, this.mean, this.stddev, this.pick(seed));
+    random(t, this.distribution, this.mean, this.stddev, this.pick(seed));
   }
   getConfig(): Record<string, unknown> {
     return { mean: this.mean, stddev: this.stddev, seed: this.seed };
   }
 }
 
-export class TruncatedNormal extends Seeded {
-  readonly className = 'TruncatedNormal';
-  readonly mean: number;
-  readonly stddev: number;
-  constructor(args: { mean?: number; stddev?: number; seed?: number } = {}) {
-    super(args.seed);
-    this.mean = args.mean ?? 0;
-    this.stddev = args.stddev ?? 0.05;
-  }
-  fill(t: InitTarget, seed: number): void {
-    random(t, Distribution.TruncatedNormal, this.mean, this.stddev, this.pick(seed));
-  }
-  getConfig(): Record<string, unknown> {
-    return { mean: this.mean, stddev: this.stddev, seed: this.seed };
-  }
+/** N(mean, stddev²) redrawn beyond two standard deviations (Keras `TruncatedNormal`). */
+export class TruncatedNormal extends RandomNormal {
+  readonly className: string = 'TruncatedNormal';
+  protected readonly distribution: Distribution = Distribution.TruncatedNormal;
 }
 
 export type FanMode = 'fanIn' | 'fanOut' | 'fanAvg';
