@@ -81,7 +81,10 @@ pub extern "C" fn alloc(bytes: usize) -> usize {
     let size = bytes.max(1);
     let layout = match Layout::from_size_align(size, ALIGN) {
         Ok(l) => l,
-        Err(_) => return 0,
+        Err(_) => {
+            let _: KResult = crate::fail!(Status::OutOfMemory, "alloc: could not allocate {} bytes: more than wasm32 memory can hold", bytes);
+            return 0;
+        }
     };
     // SAFETY: size > 0.
     let p = unsafe { sys_alloc(layout) } as usize;
@@ -137,7 +140,8 @@ fn check_block(name: &str, ptr: usize, bytes: usize, align: usize) -> KResult {
     }
     match blocks().range(..=ptr).next_back() {
         Some((&start, &size)) if ptr < start + size => {
-            if ptr + bytes > start + size {
+            // Written so that a huge `bytes` cannot wrap around.
+            if bytes > start + size - ptr {
                 crate::fail!(
                     Status::ShapeMismatch,
                     "{}: needs {} bytes from offset {} but its buffer has {} left; the buffer is smaller than the shape says",
@@ -174,7 +178,10 @@ impl Args {
         Args { list: [Arg { name: "", ptr: 0, bytes: 0, written: false }; 24], len: 0 }
     }
     fn push<T>(&mut self, name: &'static str, ptr: usize, n: usize, written: bool) -> KResult {
-        let bytes = n * std::mem::size_of::<T>();
+        let bytes = match n.checked_mul(std::mem::size_of::<T>()) {
+            Some(b) => b,
+            None => return crate::fail!(Status::InvalidArgument, "{}: {} elements are more than wasm32 memory can hold", name, n),
+        };
         check_block(name, ptr, bytes, std::mem::align_of::<T>())?;
         self.list[self.len] = Arg { name, ptr, bytes, written };
         self.len += 1;
@@ -238,6 +245,19 @@ fn gru_call(batch: usize, time: usize, input: usize, units: usize, flags: u32, a
     })
 }
 
+/// `gru::cache_len` with overflow checked: B·H·(5T + 1) floats.
+fn cache_count(d: &GruDims) -> KResult<usize> {
+    let steps = d.time.checked_mul(5).and_then(|v| v.checked_add(1)).unwrap_or(usize::MAX);
+    count("training cache (B, H, 5T + 1)", &[d.batch, d.units, steps]).map(|_| gru::cache_len(d))
+}
+
+/// `gru::packed_len` with overflow checked (bounded by (D + H + 2)·(3H + NR)).
+fn packed_count(input: usize, units: usize, reset_after: bool) -> KResult<usize> {
+    let rows = input.checked_add(units).and_then(|v| v.checked_add(2)).unwrap_or(usize::MAX);
+    let cols = units.checked_mul(3).and_then(|v| v.checked_add(NR)).unwrap_or(usize::MAX);
+    count("packed weights", &[rows, cols]).map(|_| gru::packed_len(input, units, reset_after))
+}
+
 fn gru_config(flags: u32, activation: i32, recurrent_activation: i32) -> KResult<GruConfig> {
     if flags & !(GRU_RESET_AFTER | GRU_GO_BACKWARDS) != 0 {
         return crate::fail!(Status::InvalidArgument, "gru flags: unknown bits in {:#x}", flags);
@@ -253,19 +273,13 @@ fn gru_config(flags: u32, activation: i32, recurrent_activation: i32) -> KResult
 /// Floats of the packed-weights buffer for `gru_pack` (0 if a size is 0 or too large).
 #[no_mangle]
 pub extern "C" fn gru_packed_len(input: usize, units: usize, flags: u32) -> usize {
-    match count("gru_packed_len", &[input, units, 3]) {
-        Ok(_) => gru::packed_len(input, units, flags & GRU_RESET_AFTER != 0),
-        Err(_) => 0,
-    }
+    packed_count(input, units, flags & GRU_RESET_AFTER != 0).unwrap_or(0)
 }
 
 /// Floats of the training cache for `gru_forward` (0 if a size is 0 or too large).
 #[no_mangle]
 pub extern "C" fn gru_cache_len(batch: usize, time: usize, units: usize) -> usize {
-    match count("gru_cache_len", &[batch, time + 1, units, 5]) {
-        Ok(_) => gru::cache_len(&GruDims { batch, time, input: 1, units }),
-        Err(_) => 0,
-    }
+    cache_count(&GruDims { batch, time, input: 1, units }).unwrap_or(0)
 }
 
 /// Packs Keras-layout weights for `gru_forward`; rejects non-finite weights.
@@ -281,7 +295,7 @@ pub unsafe extern "C" fn gru_pack(packed: usize, kernel: usize, recurrent: usize
         let k = a.input::<f32>("kernel", kernel, count("kernel", &[input, g])?)?;
         let u = a.input::<f32>("recurrentKernel", recurrent, count("recurrentKernel", &[units, g])?)?;
         let b = a.opt_input::<f32>("bias", bias, if reset_after { 2 * g } else { g })?;
-        let p = a.output("packed", packed, gru::packed_len(input, units, reset_after))?;
+        let p = a.output("packed", packed, packed_count(input, units, reset_after)?)?;
         a.check_disjoint()?;
         check_finite("kernel", k)?;
         check_finite("recurrentKernel", u)?;
@@ -322,24 +336,25 @@ pub unsafe extern "C" fn gru_forward(
         let x = a.input::<f32>("x", x, btd)?;
         let h0 = a.opt_input::<f32>("initialState", h0, bh)?;
         let mask = a.opt_input::<u8>("mask", mask, batch * time)?;
-        let packed = a.input::<f32>("packed weights", packed, gru::packed_len(input, units, cfg.reset_after))?;
+        let packed = a.input::<f32>("packed weights", packed, packed_count(input, units, cfg.reset_after)?)?;
         let y = a.opt_output("y", y, bth)?;
         let y_last = a.output("yLast", y_last, bh)?;
         let h_last_ptr = h_last;
         let h_last = a.output("hLast", h_last, bh)?;
-        let cache = a.opt_output("cache", cache, gru::cache_len(&dims))?;
+        let cache = if cache == 0 { None } else { Some(a.output("cache", cache, cache_count(&dims)?)?) };
         a.check_disjoint()?;
         check_finite("x", x)?;
         if let Some(h0) = h0 {
             check_finite("initialState", h0)?;
         }
-        let unbounded = cfg.activation.unbounded() || cfg.recurrent_activation.unbounded();
         let outs = GruOutputs { y, y_last, h_last, cache };
         gru::gru_forward(outs, x, h0, mask, packed, &dims, &cfg)?;
-        if unbounded {
-            // relu/linear can overflow; a NaN or Inf anywhere in a row propagates into its last state.
-            check_finite("GRU output (relu/linear activation overflowed: use smaller weights, inputs or clipnorm)", std::slice::from_raw_parts(h_last_ptr as *const f32, bh))?;
-        }
+        // Finite inputs can still overflow (relu/linear states, or x·K = Inf − Inf = NaN before a
+        // tanh); a NaN or Inf at any step of a row propagates into that row's last state.
+        check_finite(
+            "GRU output (the computation overflowed: use smaller weights or inputs, or clip gradients while training)",
+            std::slice::from_raw_parts(h_last_ptr as *const f32, bh),
+        )?;
         Ok(())
     })())
 }
@@ -380,7 +395,7 @@ pub unsafe extern "C" fn gru_backward(
         let dy = a.opt_input::<f32>("dy", dy, bth)?;
         let dy_last = a.opt_input::<f32>("dyLast", dy_last, bh)?;
         let dh_last = a.opt_input::<f32>("dhLast", dh_last, bh)?;
-        let cache = a.input::<f32>("cache", cache, gru::cache_len(&dims))?;
+        let cache = a.input::<f32>("cache", cache, cache_count(&dims)?)?;
         let x = a.input::<f32>("x", x, btd)?;
         let mask = a.opt_input::<u8>("mask", mask, batch * time)?;
         let kernel = a.input::<f32>("kernel", kernel, input * g)?;
@@ -422,9 +437,7 @@ pub unsafe extern "C" fn dense_forward(y: usize, x: usize, w: usize, b: usize, r
             check_finite("bias", b)?;
         }
         dense::dense_forward(y, x, w, b, &dims, act)?;
-        if act.unbounded() {
-            check_finite("Dense output (overflowed: use smaller weights or inputs)", std::slice::from_raw_parts(y_ptr as *const f32, rows * units))?;
-        }
+        check_finite("Dense output (the computation overflowed: use smaller weights or inputs)", std::slice::from_raw_parts(y_ptr as *const f32, rows * units))?;
         Ok(())
     })())
 }

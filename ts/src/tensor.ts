@@ -5,7 +5,7 @@
 import { DisposedError, ValueError } from './wasm/errors.js';
 
 export type TensorDType = 'float32' | 'int32';
-export type NestedArray = number | boolean | NestedArray[];
+export type NestedArray = number | boolean | NestedArray[] | Float32Array | Int32Array | Float64Array;
 export type TypedData = Float32Array | Int32Array;
 
 export class Tensor {
@@ -86,10 +86,15 @@ export class Tensor {
   }
 }
 
+/** Arrays and typed arrays both count as an axis (tfjs accepts typed-array rows). */
+function isAxis(v: unknown): v is ArrayLike<unknown> {
+  return Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
+}
+
 function inferShape(values: NestedArray): number[] {
   const shape: number[] = [];
-  let v: NestedArray = values;
-  while (Array.isArray(v)) {
+  let v: unknown = values;
+  while (isAxis(v)) {
     shape.push(v.length);
     if (v.length === 0) break;
     v = v[0];
@@ -97,18 +102,22 @@ function inferShape(values: NestedArray): number[] {
   return shape;
 }
 
-function flatten(values: NestedArray, shape: number[], axis: number, out: number[], path: number[]): void {
+function flatten(values: unknown, shape: number[], axis: number, out: number[], path: number[]): void {
   if (axis === shape.length) {
-    if (Array.isArray(values)) throw new ValueError(`ragged nested array: element at [${path.join(', ')}] is an array, expected a number`);
-    out.push(typeof values === 'boolean' ? (values ? 1 : 0) : values);
+    if (typeof values === 'number') out.push(values);
+    else if (typeof values === 'boolean') out.push(values ? 1 : 0);
+    else {
+      const what = isAxis(values) ? 'an array' : `a ${typeof values}`;
+      throw new ValueError(`tensor: element at [${path.join(', ')}] is ${what}, expected a number${isAxis(values) ? ' (the nesting is ragged)' : ''}`);
+    }
     return;
   }
-  if (!Array.isArray(values) || values.length !== shape[axis]) {
+  if (!isAxis(values) || values.length !== shape[axis]) {
     throw new ValueError(
-      `ragged nested array: element at [${path.join(', ')}] has ${Array.isArray(values) ? values.length : 'no'} entries, expected ${shape[axis]} (shape inferred from the first elements: (${shape.join(', ')}))`,
+      `ragged nested array: element at [${path.join(', ')}] has ${isAxis(values) ? values.length : 'no'} entries, expected ${shape[axis]} (shape inferred from the first elements: (${shape.join(', ')}))`,
     );
   }
-  values.forEach((v, i) => flatten(v, shape, axis + 1, out, [...path, i]));
+  for (let i = 0; i < values.length; i++) flatten(values[i], shape, axis + 1, out, [...path, i]);
 }
 
 /**
@@ -124,14 +133,17 @@ export function tensor(values: NestedArray | ArrayLike<number>, shape?: number[]
   } else {
     inferred = inferShape(values as NestedArray);
     const out: number[] = [];
-    flatten(values as NestedArray, inferred, 0, out, []);
+    flatten(values, inferred, 0, out, []);
     flat = out;
   }
   const finalShape = shape ?? inferred;
   const kind = dtype ?? (values instanceof Int32Array ? 'int32' : 'float32');
   if (kind === 'int32') {
     for (let i = 0; i < flat.length; i++) {
-      if (!Number.isInteger(flat[i])) throw new ValueError(`int32 tensor: value ${flat[i]} at flat index ${i} is not an integer`);
+      const v = flat[i];
+      if (!Number.isInteger(v) || v < -(2 ** 31) || v > 2 ** 31 - 1) {
+        throw new ValueError(`int32 tensor: value ${v} at flat index ${i} is not an integer in [-2^31, 2^31 - 1]`);
+      }
     }
     return new Tensor(Int32Array.from(flat), finalShape);
   }

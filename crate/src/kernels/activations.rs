@@ -50,10 +50,6 @@ impl Activation {
         Ok(a)
     }
 
-    /// True when outputs can grow without bound (so a forward may overflow).
-    pub fn unbounded(self) -> bool {
-        matches!(self, Activation::Linear | Activation::Relu)
-    }
 }
 
 pub const EXP_MIN: f32 = -87.0;

@@ -13,7 +13,7 @@ export interface DenseLayerArgs extends LayerArgs {
   /** Output size (required). */
   units: number;
   /** Defaults to 'linear'. */
-  activation?: ActivationName | 'hard_sigmoid';
+  activation?: ActivationName | 'hard_sigmoid' | null;
   /** Defaults to true. */
   useBias?: boolean;
   /** Defaults to 'glorotUniform'. */
@@ -49,7 +49,7 @@ export class Dense extends Layer {
     super(args, 'dense');
     if (!Number.isInteger(args.units) || args.units < 1) throw new ValueError(`Dense: units must be a positive integer, got ${args.units}`);
     this.units = args.units;
-    this.activation = activationId(args.activation ?? DENSE_DEFAULTS.activation, 'Dense activation', true);
+    this.activation = activationId(args.activation === undefined ? DENSE_DEFAULTS.activation : args.activation, 'Dense activation', true);
     this.useBias = args.useBias ?? DENSE_DEFAULTS.useBias;
     this.kernelInitializer = getInitializer(args.kernelInitializer ?? DENSE_DEFAULTS.kernelInitializer, 'Dense kernelInitializer');
     this.biasInitializer = getInitializer(args.biasInitializer ?? DENSE_DEFAULTS.biasInitializer, 'Dense biasInitializer');

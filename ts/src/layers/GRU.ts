@@ -6,7 +6,7 @@
 import { ActivationName, activationId, activationName } from '../activations.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import { Activation, GruFlags } from '../wasm/abi.js';
-import { ValueError } from '../wasm/errors.js';
+import { NonFiniteError, OutOfMemoryError, ValueError } from '../wasm/errors.js';
 import { ReusableBuffer, WasmBuffer } from '../wasm/memory.js';
 import { InitializerIdentifier, deriveSeed, getInitializer, serializeInitializer, Initializer } from '../initializers.js';
 import { Layer, LayerArgs, Shape, randomSeed } from './Layer.js';
@@ -15,9 +15,9 @@ export interface GRULayerArgs extends LayerArgs {
   /** Number of units H (required). */
   units: number;
   /** Candidate activation. Defaults to 'tanh'. */
-  activation?: ActivationName | 'hard_sigmoid';
+  activation?: ActivationName | 'hard_sigmoid' | null;
   /** Gate activation. Defaults to 'sigmoid' (Keras 3; tfjs defaults to 'hardSigmoid'). */
-  recurrentActivation?: ActivationName | 'hard_sigmoid';
+  recurrentActivation?: ActivationName | 'hard_sigmoid' | null;
   /** Defaults to true. */
   useBias?: boolean;
   /** Reset gate after the recurrent product (Keras 3 / PyTorch / cuDNN). Defaults to true. */
@@ -103,8 +103,13 @@ export class GRU extends Layer {
       throw new ValueError(`GRU: units must be a positive integer, got ${args.units}`);
     }
     this.units = args.units;
-    this.activation = activationId(args.activation ?? GRU_DEFAULTS.activation, 'GRU activation', false);
-    this.recurrentActivation = activationId(args.recurrentActivation ?? GRU_DEFAULTS.recurrentActivation, 'GRU recurrentActivation', false);
+    // `null` means linear, as Keras' None; only `undefined` takes the default.
+    this.activation = activationId(args.activation === undefined ? GRU_DEFAULTS.activation : args.activation, 'GRU activation', false);
+    this.recurrentActivation = activationId(
+      args.recurrentActivation === undefined ? GRU_DEFAULTS.recurrentActivation : args.recurrentActivation,
+      'GRU recurrentActivation',
+      false,
+    );
     this.useBias = args.useBias ?? GRU_DEFAULTS.useBias;
     this.resetAfter = args.resetAfter ?? GRU_DEFAULTS.resetAfter;
     this.returnSequences = args.returnSequences ?? GRU_DEFAULTS.returnSequences;
@@ -147,7 +152,9 @@ export class GRU extends Layer {
     }
     this.buf.mask = new ReusableBuffer(backend, 'uint8');
     this.buf.tmask = new ReusableBuffer(backend, 'uint8');
-    this.packed = backend.alloc(backend.exports.gru_packed_len(d, h, this.flags));
+    const packedLen = backend.exports.gru_packed_len(d, h, this.flags);
+    if (packedLen === 0) throw new OutOfMemoryError(`GRU '${this.name}': ${d} inputs × ${h} units is too large for wasm32 memory`);
+    this.packed = backend.alloc(packedLen);
     this._built = true;
     this.packedDirty = true;
   }
@@ -220,13 +227,25 @@ export class GRU extends Layer {
     const yBuf = this.returnSequences ? this.buf.y.get(nb * nt * h) : null;
     const yLastBuf = this.buf.yLast.get(nb * h);
     const hLastBuf = this.buf.hLast.get(nb * h);
-    const cacheBuf = training ? this.buf.cache.get(b.exports.gru_cache_len(nb, nt, h)) : null;
+    let cacheBuf: WasmBuffer | null = null;
+    if (training) {
+      const cacheLen = b.exports.gru_cache_len(nb, nt, h);
+      if (cacheLen === 0 || cacheLen * 4 > 0x7fffffff) {
+        throw new OutOfMemoryError(
+          `GRU '${this.name}': training on (batch ${nb}, time ${nt}) with ${h} units needs a cache of ${nb} × ${h} × ${5 * nt + 1} floats, more than wasm32 memory holds; use smaller batches or shorter sequences`,
+        );
+      }
+      cacheBuf = this.buf.cache.get(cacheLen);
+    }
     xBuf.write(x.data);
     if (h0Buf) h0Buf.write(h0!.data);
     if (maskBuf) {
       const m = maskBuf.view() as Uint8Array;
       const src = mask!.data;
-      for (let i = 0; i < src.length; i++) m[i] = src[i] !== 0 ? 1 : 0;
+      for (let i = 0; i < src.length; i++) {
+        if (Number.isNaN(src[i])) throw new NonFiniteError(`GRU '${this.name}': mask has NaN at flat index ${i}; use 1 for valid steps and 0 for padding`);
+        m[i] = src[i] !== 0 ? 1 : 0;
+      }
     }
     this.pending = null;
     b.run(`GRU '${this.name}' forward`, () =>
