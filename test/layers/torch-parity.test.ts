@@ -123,22 +123,45 @@ interface Ours {
   dBias: Float32Array;
 }
 
-/** Our reset-after GRU (Keras 3 defaults) on a fixture case, with the given Keras-layout weights. */
-function runOurs(c: FixtureCase, w: KerasWeights): Ours {
+/** Reverses axis 1 of a (rows, t, inner) row-major array. */
+function reverseTime(a: ArrayLike<number>, rows: number, t: number, inner: number): number[] {
+  const out = new Array<number>(rows * t * inner);
+  for (let r = 0; r < rows; r++) {
+    for (let s = 0; s < t; s++) {
+      for (let k = 0; k < inner; k++) out[(r * t + s) * inner + k] = a[(r * t + (t - 1 - s)) * inner + k];
+    }
+  }
+  return out;
+}
+
+/**
+ * Our reset-after GRU (Keras 3 defaults) on a fixture case, with the given Keras-layout weights.
+ * `goBackwards`: run ours with goBackwards on the time-reversed x (and mask): its processing order
+ * is then torch's time order, so y (in processing order), h_n and every gradient must equal
+ * torch's; dx is reversed back to torch's order before returning.
+ */
+function runOurs(c: FixtureCase, w: KerasWeights, options: { goBackwards?: boolean } = {}): Ours {
   const { batch: b, time: t, input_size: d, units: h } = c;
-  const g = layers.gru({ units: h, returnSequences: true, returnState: true });
+  const reversed = options.goBackwards ?? false;
+  const g = layers.gru({ units: h, returnSequences: true, returnState: true, goBackwards: reversed });
   try {
     expect(g.resetAfter).toBe(true); // the Keras 3 default is the PyTorch form
     g.build([b, t, d]);
     g.setWeights([tensor(w.kernel, [d, 3 * h]), tensor(w.recurrent_kernel, [h, 3 * h]), tensor(w.bias, [2, 3 * h])]);
-    const mask = c.lengths ? tensor(Array.from({ length: b * t }, (_, i) => (i % t < c.lengths![Math.floor(i / t)] ? 1 : 0)), [b, t]) : null;
-    const [y, hn] = g.apply(tensor(c.x, [b, t, d]), { initialState: c.has_h0 ? tensor(c.h0!, [b, h]) : null, mask, training: true }) as Tensor[];
+    let maskValues: number[] | null = c.lengths ? Array.from({ length: b * t }, (_, i) => (i % t < c.lengths![Math.floor(i / t)] ? 1 : 0)) : null;
+    let x: ArrayLike<number> = c.x;
+    if (reversed) {
+      x = reverseTime(c.x, b, t, d);
+      if (maskValues) maskValues = reverseTime(maskValues, b, t, 1); // right padding becomes left padding
+    }
+    const mask = maskValues ? tensor(maskValues, [b, t]) : null;
+    const [y, hn] = g.apply(tensor(x as number[], [b, t, d]), { initialState: c.has_h0 ? tensor(c.h0!, [b, h]) : null, mask, training: true }) as Tensor[];
     const back = g.backward(tensor(c.gy, [b, t, h]), tensor(c.gh, [b, h]));
-    const [dK, dU, dB] = back.grads.map((x) => x.data as Float32Array);
+    const [dK, dU, dB] = back.grads.map((v) => v.data as Float32Array);
     return {
       y: y.data as Float32Array,
       hn: hn.data as Float32Array,
-      dx: back.dInput.data as Float32Array,
+      dx: reversed ? Float32Array.from(reverseTime(back.dInput.data, b, t, d)) : (back.dInput.data as Float32Array),
       dh0: back.dInitialState ? (back.dInitialState.data as Float32Array) : null,
       dKernel: dK,
       dRecurrent: dU,
@@ -189,11 +212,19 @@ describe.each(BACKENDS)('PyTorch nn.GRU parity (reset-after, §1/§3/§4), backe
     checkGradients(label, c, o);
   });
 
-  it.each(fixture.packed_cases.map((c) => [c.name, c] as const))('%s (packed → Keras right-padding mask): h_n, y at valid steps, gradients', (_n, c) => {
-    const label = `[${backend}] ${c.name}`;
+  it.each(fixture.cases.map((c) => [c.name, c] as const))('%s, goBackwards on the time-reversed input: y (processing order), h_n, gradients', (_n, c) => {
+    const label = `[${backend}] ${c.name} goBackwards`;
+    const o = runOurs(c, torchToKeras(c.torch, c.input_size, c.units), { goBackwards: true });
+    expectClose(`${label} y`, o.y, c.y, FWD);
+    expectClose(`${label} h_n`, o.hn, c.h_n, FWD);
+    checkGradients(label, c, o);
+  });
+
+  it.each(fixture.packed_cases.flatMap((c) => [[c.name, c, false] as const, [`${c.name}, goBackwards on the time-reversed input and mask (left padding)`, c, true] as const]))('%s (packed → Keras mask): h_n, y at valid steps, gradients', (_n, c, goBackwards) => {
+    const label = `[${backend}] ${c.name}${goBackwards ? ' goBackwards' : ''}`;
     const { batch: b, time: t, units: h, input_size: d } = c;
     const lengths = c.lengths!;
-    const o = runOurs(c, torchToKeras(c.torch, d, h));
+    const o = runOurs(c, torchToKeras(c.torch, d, h), { goBackwards });
     const validY = (i: number) => Math.floor(i / h) % t < lengths[Math.floor(i / (t * h))];
     expectClose(`${label} y at valid steps`, select(o.y, validY), select(c.y, validY), FWD);
     expectClose(`${label} h_n`, o.hn, c.h_n, FWD);

@@ -100,11 +100,11 @@ pub fn loss_forward_backward(dpred: Option<&mut [f32]>, pred: &[f32], target: Ta
             for ((g, &p), &t) in grad.iter_mut().zip(pred).zip(t.iter()).take(n * c) {
                 let pc = p.max(EPSILON).min(1.0 - EPSILON) as f64;
                 let t = t as f64;
-                // Keras 3: -(t·log(p + ε) + (1 − t)·log(1 − p + ε)) on the clipped p.
-                let e = EPSILON as f64;
-                total -= t * (pc + e).ln() + (1.0 - t) * (1.0 - pc + e).ln();
+                // Keras 3 (backend/tensorflow/nn.py): −(t·log p + (1 − t)·log(1 − p)) on the clipped
+                // p. Porting note: Keras 2 / tf.keras added ε inside the logs as well.
+                total -= t * pc.ln() + (1.0 - t) * (1.0 - pc).ln();
                 let inside = p > EPSILON && p < 1.0 - EPSILON;
-                *g = if inside { ((-t / (pc + e) + (1.0 - t) / (1.0 - pc + e)) * inv_nc) as f32 } else { 0.0 };
+                *g = if inside { ((-t / pc + (1.0 - t) / (1.0 - pc)) * inv_nc) as f32 } else { 0.0 };
             }
             total *= inv_nc;
         }
