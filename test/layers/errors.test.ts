@@ -516,3 +516,21 @@ describe('sizes wasm32 cannot hold', () => {
     expect(out.shape).toEqual([2, 256]);
   });
 });
+
+describe('backward after an interleaved inference call', () => {
+  it('an inference apply between a training apply and backward() leaves the gradients of the training call', async () => {
+    await init({ backend: 'simd' });
+    const g = new GRU({ units: 5, seed: 11, returnSequences: true });
+    const xa = new Tensor(Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => Math.sin(i)), [2, 3, 4]);
+    const xb = new Tensor(Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => Math.cos(3 * i)), [2, 3, 4]);
+    const dy = new Tensor(new Float32Array(2 * 3 * 5).fill(0.5), [2, 3, 5]);
+    g.apply(xa, { training: true });
+    const expected = g.backward(dy);
+    g.apply(xa, { training: true });
+    g.apply(xb); // inference on other data
+    const got = g.backward(dy);
+    expect(Array.from(got.dInput.data)).toEqual(Array.from(expected.dInput.data));
+    got.grads.forEach((t: Tensor, i: number) => expect(Array.from(t.data)).toEqual(Array.from(expected.grads[i].data)));
+    g.dispose();
+  });
+});

@@ -98,10 +98,11 @@ export class Dense extends Layer {
     if (rows < 1) throw new ValueError(`Dense '${this.name}': empty input ${fmtShape(x.shape)}`);
     const training = args.training ?? false;
     const b = this.backend!;
+    // A training call overwrites what backward() reads; an inference call has its own buffers.
+    if (training) this.pending = null;
     const xBuf = this.buf[training ? 'tx' : 'x'].get(x.size);
     const yBuf = this.buf[training ? 'ty' : 'y'].get(rows * this.units);
     xBuf.write(x.data);
-    this.pending = null;
     b.run(`Dense '${this.name}' forward`, () =>
       b.exports.dense_forward(yBuf.ptr, xBuf.ptr, this.ptrOf('params', 'kernel'), this.ptrOf('params', 'bias'), rows, this.inputDim, this.units, this.activation),
     );

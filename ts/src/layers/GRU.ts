@@ -220,6 +220,9 @@ export class GRU extends Layer {
     const b = this.backend!;
     this.ensurePacked();
 
+    // A training call overwrites what backward() reads, so the previous one is gone from here on;
+    // an inference call uses its own buffers and leaves it intact.
+    if (training) this.pending = null;
     // Write inputs; allocations happen first, so no view is held across them.
     const xBuf = this.buf[training ? 'tx' : 'x'].get(x.size);
     const maskBuf = mask ? this.buf[training ? 'tmask' : 'mask'].get(nb * nt) : null;
@@ -247,7 +250,6 @@ export class GRU extends Layer {
         m[i] = src[i] !== 0 ? 1 : 0;
       }
     }
-    this.pending = null;
     b.run(`GRU '${this.name}' forward`, () =>
       b.exports.gru_forward(
         yBuf ? yBuf.ptr : 0,
