@@ -167,7 +167,7 @@ fn run_case(rng: &mut TestRng, c: Case) -> Result<(), String> {
         let c0 = out.values();
         let want: Vec<f64> = c0.iter().zip(&prod).map(|(x, y)| x + y).collect();
         let scale: Vec<f64> = c0.iter().zip(&prod_abs).map(|(x, y)| x.abs() + y).collect();
-        gemm_packed(out.region(), ldc, &a.buf[PAD..], a.ld, m, k, n, &packed[..plen]);
+        gemm_packed(out.region(), ldc, &a.buf[PAD..], a.ld, m, k, n, &packed[..plen]).unwrap();
         out.check(&want, &scale).map_err(|e| format!("gemm_packed {:?}: {}", c, e))?;
     }
     Ok(())
@@ -286,6 +286,6 @@ fn empty_sizes_touch_nothing() {
     gemm(&mut c, 4, View::rows(&a, 0, 3, 3), View::rows(&a, 3, 4, 4)).unwrap();
     gemm(&mut c, 4, View::rows(&a, 2, 0, 1), View::rows(&a, 0, 4, 4)).unwrap();
     gemm(&mut c, 4, View::rows(&a, 2, 3, 3), View::rows(&a, 3, 0, 1)).unwrap();
-    gemm_packed(&mut c, 4, &a, 3, 2, 0, 4, &[]);
+    gemm_packed(&mut c, 4, &a, 3, 2, 0, 4, &[]).unwrap();
     assert!(c.iter().all(|v| v.is_nan()));
 }

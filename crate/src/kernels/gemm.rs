@@ -107,9 +107,9 @@ impl BOperand {
 ///
 /// Preconditions (checked): `a`, `c`, `bp` long enough. C must not alias A or B (Rust borrows
 /// guarantee it).
-pub fn gemm_packed(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k: usize, n: usize, bp: &[f32]) {
+pub fn gemm_packed(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k: usize, n: usize, bp: &[f32]) -> KResult {
     if m == 0 || n == 0 || k == 0 {
-        return;
+        return Ok(());
     }
     assert!(a.len() >= (m - 1) * lda + k && (m == 1 || lda >= k), "gemm: A too short");
     assert!(bp.len() >= packed_len(k, n), "gemm: packed B too short");
@@ -147,13 +147,13 @@ fn pack_a(out: &mut [f32], a: &View, i0: usize, mc: usize, k0: usize, kc: usize)
 ///
 /// # Safety
 /// `b` addresses k×n values (n = the C width) as `BOperand::at` computes; `a` is checked.
-unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) {
+unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) -> KResult {
     let (m, k) = (a.rows, a.cols);
     assert!(a.data.len() >= a.extent(), "gemm: A too short");
     assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "gemm: C too short");
     let panels = (n + NR - 1) / NR;
-    // One A block in panels: MC·KC·4 B = 64 KiB of the 1 MiB wasm stack.
-    let mut ap = [0.0f32; MC * KC];
+    // One A block in panels, sized to this product: a batch-1 step packs 4·k floats, not MC·KC.
+    let mut ap = scratch((MC.min(m) + MR - 1) / MR * MR * KC.min(k))?;
     let mut kk = 0;
     while kk < k {
         let kc = KC.min(k - kk);
@@ -182,6 +182,7 @@ unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) {
         }
         kk += kc;
     }
+    Ok(())
 }
 
 /// The one masked path: a block narrower than NR runs the full kernel on a local tile.
@@ -219,9 +220,7 @@ pub fn gemm(c: &mut [f32], ldc: usize, a: View, b: View) -> KResult {
         BOperand { ptr: b_store.as_ptr(), packed: true, ldb: NR, k, full_panels: 0, edge: b_store.as_ptr() }
     };
     // SAFETY: B covers k×n (extent checked above; the edge and packed copies are sized to match).
-    unsafe { drive(c, ldc, a, b_op, n) };
-    drop(b_store);
-    Ok(())
+    unsafe { drive(c, ldc, a, b_op, n) }
 }
 
 /// Scalar microkernel: the twin of `simd_kernel`, same blocking, used by the scalar build.

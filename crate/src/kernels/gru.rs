@@ -144,7 +144,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
     for row in xp.chunks_exact_mut(g) {
         row.copy_from_slice(bias_x);
     }
-    gemm_packed(&mut xp, g, x, nd, nb * nt, nd, g, &packed[sec.kernel.0..sec.kernel.1]);
+    gemm_packed(&mut xp, g, x, nd, nb * nt, nd, g, &packed[sec.kernel.0..sec.kernel.1])?;
 
     // Without a cache (inference) two state buffers and one step of gates/aux suffice.
     let caching = out.cache.is_some();
@@ -188,7 +188,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
             for row in hp.chunks_exact_mut(g) {
                 row.copy_from_slice(bias_u);
             }
-            gemm_packed(&mut hp, g, h_prev, nh, nb, nh, g, &packed[sec.recurrent.0..sec.recurrent.1]);
+            gemm_packed(&mut hp, g, h_prev, nh, nb, nh, g, &packed[sec.recurrent.0..sec.recurrent.1])?;
             for b in 0..nb {
                 let hprev = &h_prev[b * nh..(b + 1) * nh];
                 let hnext = &mut h_next[b * nh..(b + 1) * nh];
@@ -220,7 +220,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
             }
         } else {
             hp.iter_mut().for_each(|v| *v = 0.0);
-            gemm_packed(&mut hp, g, h_prev, nh, nb, nh, 2 * nh, &packed[sec.recurrent.0..sec.recurrent.1]);
+            gemm_packed(&mut hp, g, h_prev, nh, nb, nh, 2 * nh, &packed[sec.recurrent.0..sec.recurrent.1])?;
             for b in 0..nb {
                 let gr = &mut gates[b * g..(b + 1) * g];
                 let au = &mut aux[b * nh..(b + 1) * nh];
@@ -242,7 +242,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
                 }
             }
             // (B, H) · U_h → columns 2H.. of hp; masked rows have aux = 0 and are skipped below.
-            gemm_packed(&mut hp[2 * nh..], g, aux, nh, nb, nh, nh, &packed[sec.recurrent_h.0..sec.recurrent_h.1]);
+            gemm_packed(&mut hp[2 * nh..], g, aux, nh, nb, nh, nh, &packed[sec.recurrent_h.0..sec.recurrent_h.1])?;
             for b in 0..nb {
                 let hprev = &h_prev[b * nh..(b + 1) * nh];
                 let hnext = &mut h_next[b * nh..(b + 1) * nh];
@@ -396,11 +396,11 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
             }
         }
         if cfg.reset_after {
-            gemm_packed(&mut dh, nh, dhp, g, nb, g, nh, &ut_p);
+            gemm_packed(&mut dh, nh, dhp, g, nb, g, nh, &ut_p)?;
         } else {
             // d(r ⊙ h_prev) = dh̃_pre · U_hᵀ, then the reset gate's share, then the z|r rows of U.
             drh.iter_mut().for_each(|v| *v = 0.0);
-            gemm_packed(&mut drh, nh, &dhp[2 * nh..], g, nb, nh, nh, &uht_p);
+            gemm_packed(&mut drh, nh, &dhp[2 * nh..], g, nb, nh, nh, &uht_p)?;
             for b in 0..nb {
                 if !valid(mask, b, tin, nt) {
                     continue;
@@ -420,7 +420,7 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
                     dhb[j] += d[j] * r[j];
                 }
             }
-            gemm_packed(&mut dh, nh, dhp, g, nb, 2 * nh, nh, &ut_p);
+            gemm_packed(&mut dh, nh, dhp, g, nb, 2 * nh, nh, &ut_p)?;
         }
     }
     if let Some(dh0) = grads.dh0 {
