@@ -2,10 +2,11 @@
 // driven through its public API (copies in and out of wasm memory included in every timing).
 import type { Peer, Runner, TaskSpec } from '../lib/types.js';
 
-type Fastgru = typeof import('../../dist/fastgru.mjs');
+type Fastgru = typeof import('fastgru');
 
 async function load(): Promise<Fastgru> {
-  return import('../../dist/fastgru.mjs');
+  // The package by its own name: the built dist/, as a user imports it.
+  return import('fastgru');
 }
 
 function concat(parts: ArrayLike<number>[]): Float32Array {

@@ -1,0 +1,98 @@
+// Timing loop: warm up, then time single iterations until there are enough samples AND enough
+// wall time, so a fast step gets thousands of samples and a 2 s training step still gets a few.
+
+export interface TimingOptions {
+  /**
+   * Untimed warm-up: at least `warmup` iterations and warmupMinMs, stopping at warmupMaxMs.
+   * Time matters more than count: tfjs' JS takes ~20 iterations (~1.5 s) of V8 tier-up before
+   * its step time settles, a wasm kernel needs one or two.
+   */
+  warmup: number;
+  warmupMinMs: number;
+  warmupMaxMs: number;
+  /** Stop once both minIters samples and minTimeMs of timed work are in ... */
+  minIters: number;
+  minTimeMs: number;
+  /** ... or once maxTimeMs has passed with at least 3 samples (a very slow peer). */
+  maxTimeMs: number;
+  /** Hard cap on samples, so a µs-scale step does not fill memory. */
+  maxIters: number;
+}
+
+export const DEFAULT_TIMING: TimingOptions = {
+  warmup: 3,
+  warmupMinMs: 2000,
+  warmupMaxMs: 6000,
+  minIters: 10,
+  minTimeMs: 3000,
+  maxTimeMs: 30000,
+  maxIters: 200000,
+};
+
+export const QUICK_TIMING: TimingOptions = {
+  warmup: 2,
+  warmupMinMs: 500,
+  warmupMaxMs: 2000,
+  minIters: 3,
+  minTimeMs: 500,
+  maxTimeMs: 5000,
+  maxIters: 20000,
+};
+
+export interface Stats {
+  samplesMs: number[]; // every timed iteration, in order
+  iterations: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  meanMs: number;
+}
+
+const now = (): number => performance.now();
+
+/**
+ * Times fn one call per sample. A synchronous fn is called without await, so a synchronous
+ * peer does not pay a microtask per call; an async one (onnxruntime-web's session.run) is
+ * awaited, and that await is part of what its users pay.
+ */
+export async function measure(fn: () => void | Promise<void>, opt: TimingOptions): Promise<Stats> {
+  const warmStart = now();
+  for (let i = 0; ; i++) {
+    const spent = now() - warmStart;
+    if (i >= 1 && spent >= opt.warmupMaxMs) break;
+    if (i >= opt.warmup && spent >= opt.warmupMinMs) break;
+    const p = fn();
+    if (p) await p;
+  }
+  const samples: number[] = [];
+  let total = 0;
+  const start = now();
+  for (;;) {
+    const t0 = now();
+    const p = fn();
+    if (p) await p;
+    const dt = now() - t0;
+    samples.push(dt);
+    total += dt;
+    const n = samples.length;
+    const wall = now() - start;
+    if (n >= opt.maxIters) break;
+    if (n >= opt.minIters && total >= opt.minTimeMs) break;
+    if (n >= 3 && wall >= opt.maxTimeMs) break;
+  }
+  return summarize(samples);
+}
+
+export function summarize(samplesMs: number[]): Stats {
+  const sorted = [...samplesMs].sort((a, b) => a - b);
+  const n = sorted.length;
+  const median = n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  return {
+    samplesMs,
+    iterations: n,
+    medianMs: median,
+    minMs: sorted[0],
+    maxMs: sorted[n - 1],
+    meanMs: samplesMs.reduce((s, v) => s + v, 0) / n,
+  };
+}

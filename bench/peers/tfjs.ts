@@ -1,0 +1,191 @@
+// TensorFlow.js peers: `tfjs-cpu` (pure JS kernels) and `tfjs-wasm` (XNNPACK, SIMD, one thread).
+//
+// Porting note: tfjs-layers has only the reset-before GRU (Keras reset_after=False = ONNX
+// linear_before_reset=0, GRU-CONVENTIONS §1), so a reset-after task variant is Unsupported here.
+// tfjs defaults recurrentActivation to hardSigmoid; we pass 'sigmoid' so the function is the
+// same as every other peer's.
+
+import * as tf from '@tensorflow/tfjs';
+import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
+import type { Peer, Runner, TaskName, TaskSpec } from '../lib/types.js';
+import { Unsupported } from '../lib/types.js';
+
+type Backend = 'cpu' | 'wasm';
+
+let wasmConfigured = false;
+
+/** Switch the global tfjs engine to `backend` (peers run one at a time, so this is safe). */
+async function useBackend(backend: Backend): Promise<void> {
+  if (backend === 'wasm' && !wasmConfigured) {
+    // Must precede the backend's first initialization. In Node, Emscripten's pthreads are not
+    // available to tfjs anyway (WASM_HAS_MULTITHREAD_SUPPORT is false), so this is a statement of
+    // intent more than a change; it keeps the peer single-threaded if that ever changes.
+    // No setWasmPaths: the Node build (dist/tf-backend-wasm.node.js) finds
+    // tfjs-backend-wasm-simd.wasm next to itself via __dirname.
+    tfwasm.setThreadsCount(1);
+    wasmConfigured = true;
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`tf.setBackend('${backend}') failed`);
+  await tf.ready();
+}
+
+// setWeights overwrites every weight; skip tfjs' default orthogonal init (a slow QR that warns).
+const NO_INIT = {
+  kernelInitializer: 'zeros',
+  recurrentInitializer: 'zeros',
+  biasInitializer: 'zeros',
+} as const;
+
+function gruArgs(spec: TaskSpec, returnSequences: boolean) {
+  return {
+    units: spec.units,
+    returnSequences,
+    recurrentActivation: 'sigmoid' as const, // not tfjs' hardSigmoid default
+    ...NO_INIT,
+  };
+}
+
+function kerasWeights(spec: TaskSpec, dense: boolean): tf.Tensor[] {
+  const { inputSize: D, units: H, data } = spec;
+  const w = [
+    tf.tensor2d(data.kernel, [D, 3 * H]),
+    tf.tensor2d(data.recurrentKernel, [H, 3 * H]),
+    tf.tensor1d(data.bias),
+  ];
+  if (dense) w.push(tf.tensor2d(data.denseKernel, [H, 1]), tf.tensor1d(data.denseBias));
+  return w;
+}
+
+function setWeights(target: { setWeights(w: tf.Tensor[]): void }, w: tf.Tensor[]): void {
+  target.setWeights(w); // copies into the layer's variables
+  tf.dispose(w);
+}
+
+/** A: predict the whole output sequence and read it back. */
+function forwardRunner(spec: TaskSpec): Runner {
+  const { batch: B, time: T, inputSize: D } = spec;
+  const model = tf.sequential({
+    layers: [tf.layers.gru({ ...gruArgs(spec, true), inputShape: [T, D] })],
+  });
+  setWeights(model, kerasWeights(spec, false));
+  const x = tf.tensor3d(spec.data.x, [B, T, D]);
+  let last: Float32Array | null = null;
+  return {
+    run() {
+      const y = model.predict(x, { batchSize: B }) as tf.Tensor;
+      last = y.dataSync() as Float32Array;
+      y.dispose();
+    },
+    check: () => Float32Array.from(last!),
+    dispose() {
+      x.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** B: loss and gradients of every weight and of x; no optimizer update. */
+function trainRunner(spec: TaskSpec): Runner {
+  const { batch: B, time: T, inputSize: D } = spec;
+  const model = tf.sequential({
+    layers: [
+      tf.layers.gru({ ...gruArgs(spec, false), inputShape: [T, D] }),
+      tf.layers.dense({ units: 1, kernelInitializer: 'zeros', biasInitializer: 'zeros' }),
+    ],
+  });
+  setWeights(model, kerasWeights(spec, true));
+  // x as a Variable so variableGrads returns dx along with the weight gradients.
+  const x = tf.variable(tf.tensor3d(spec.data.x, [B, T, D]), true);
+  const y = tf.tensor2d(spec.data.y, [B, 1]);
+  // Order of Runner.check() for B: kernel, recurrentKernel, bias, dense kernel, dense bias, x.
+  const vars = [...model.trainableWeights.map((w) => w.read() as tf.Variable), x];
+  const loss = () =>
+    tf.losses.meanSquaredError(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
+  let last: Float32Array[] = [];
+  return {
+    run() {
+      const out = tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(loss, vars);
+        return [value, ...vars.map((v) => grads[v.name])];
+      });
+      last = out.slice(1).map((g) => g.dataSync() as Float32Array);
+      out[0].dataSync();
+      tf.dispose(out);
+    },
+    check() {
+      const n = last.reduce((s, g) => s + g.length, 0);
+      const flat = new Float32Array(n);
+      let off = 0;
+      for (const g of last) {
+        flat.set(g, off);
+        off += g.length;
+      }
+      return flat;
+    },
+    dispose() {
+      tf.dispose([x, y]);
+      model.dispose();
+    },
+  };
+}
+
+/**
+ * C: one GRU step on a 1-step input, the state carried in a tensor and read back every call.
+ * Uses tf.layers.gruCell directly, the cheapest per-call path tfjs-layers offers (a GRU layer
+ * with initialState goes through the RNN time loop machinery and is slower); so this is the
+ * fairest per-step number for tfjs.
+ */
+function streamRunner(spec: TaskSpec): Runner {
+  const { batch: B, inputSize: D, units: H } = spec;
+  const cell = tf.layers.gruCell({ units: H, recurrentActivation: 'sigmoid', ...NO_INIT });
+  cell.build([B, D]);
+  setWeights(cell, kerasWeights(spec, false));
+  const x = tf.tensor2d(spec.data.x, [B, D]);
+  let h: tf.Tensor = tf.tensor2d(spec.data.h0, [B, H]);
+  let last: Float32Array | null = null;
+  return {
+    run() {
+      const [hn] = cell.call([x, h], {}) as tf.Tensor[];
+      last = hn.dataSync() as Float32Array;
+      h.dispose();
+      h = hn;
+    },
+    check: () => Float32Array.from(last!),
+    dispose() {
+      tf.dispose([x, h]);
+      // Layer.dispose() refuses a layer never used through apply(); free its variables directly.
+      for (const w of cell.weights) w.dispose();
+    },
+  };
+}
+
+function tfjsPeer(backend: Backend): Peer {
+  const tasks: TaskName[] = ['A', 'B', 'C'];
+  return {
+    name: `tfjs-${backend}`,
+    tasks,
+    async available() {
+      try {
+        await useBackend(backend);
+        return null;
+      } catch (e) {
+        return `tfjs ${backend} backend failed to initialize: ${(e as Error).message}`;
+      }
+    },
+    async setup(spec) {
+      if (spec.resetAfter) throw new Unsupported('tfjs-layers GRU is reset-before only');
+      await useBackend(backend);
+      if (spec.name === 'A') return forwardRunner(spec);
+      if (spec.name === 'B') return trainRunner(spec);
+      return streamRunner(spec);
+    },
+  };
+}
+
+/** Versions actually loaded, for the report. */
+export const versions: Record<string, string> = {
+  '@tensorflow/tfjs': tf.version.tfjs,
+  '@tensorflow/tfjs-backend-wasm': tfwasm.version_wasm,
+};
+
+export const peers: Peer[] = [tfjsPeer('cpu'), tfjsPeer('wasm')];
