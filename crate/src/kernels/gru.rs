@@ -19,7 +19,7 @@
 //! over all steps, not per-step outer products.
 
 use super::gemm::{self, gemm, gemm_packed, View};
-use super::{activate, activations::scale_by_derivative, scratch, Activation};
+use super::{activate, activations::scale_by_derivative, scratch, scratch_rows, Activation};
 use crate::status::KResult;
 
 #[derive(Clone, Copy, Debug)]
@@ -140,10 +140,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
     let bias_u = &packed[sec.bias_u..sec.bias_u + g];
 
     // (B·T, 3H) input projection of every step, bias b_x first: C += X·K.
-    let mut xp = scratch(nb * nt * g)?;
-    for row in xp.chunks_exact_mut(g) {
-        row.copy_from_slice(bias_x);
-    }
+    let mut xp = scratch_rows(bias_x, nb * nt)?;
     gemm_packed(&mut xp, g, x, nd, nb * nt, nd, g, &packed[sec.kernel.0..sec.kernel.1])?;
 
     // Without a cache (inference) two state buffers and one step of gates/aux suffice.
@@ -206,11 +203,14 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
                     gr[j] = xr[j] + ur[j];
                 }
                 activate(cfg.recurrent_activation, &mut gr[..2 * nh]);
-                au.copy_from_slice(&ur[2 * nh..]);
+                let uh = &ur[2 * nh..];
+                if caching {
+                    au.copy_from_slice(uh);
+                }
                 let (zr, hh) = gr.split_at_mut(2 * nh);
                 let r = &zr[nh..];
                 for j in 0..nh {
-                    hh[j] = xr[2 * nh + j] + r[j] * au[j];
+                    hh[j] = xr[2 * nh + j] + r[j] * uh[j];
                 }
                 activate(cfg.activation, hh);
                 let z = &zr[..nh];

@@ -46,6 +46,21 @@ pub fn exp_inplace(data: &mut [f32]) {
 
 /// A zeroed scratch buffer; running out of wasm memory is an error, not a trap.
 pub fn scratch(len: usize) -> KResult<Vec<f32>> {
+    let mut v = empty_scratch(len)?;
+    v.resize(len, 0.0);
+    Ok(v)
+}
+
+/// `rows` copies of `row` back to back, written once (no zeroing pass first).
+pub fn scratch_rows(row: &[f32], rows: usize) -> KResult<Vec<f32>> {
+    let mut v = empty_scratch(row.len() * rows)?;
+    for _ in 0..rows {
+        v.extend_from_slice(row);
+    }
+    Ok(v)
+}
+
+fn empty_scratch(len: usize) -> KResult<Vec<f32>> {
     let mut v: Vec<f32> = Vec::new();
     if v.try_reserve_exact(len).is_err() {
         return crate::fail!(
@@ -54,6 +69,5 @@ pub fn scratch(len: usize) -> KResult<Vec<f32>> {
             len * 4 / (1 << 20)
         );
     }
-    v.resize(len, 0.0);
     Ok(v)
 }
