@@ -25,12 +25,11 @@
 // here, loudly, not later in a test.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, delimiter, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+import { ROOT, capture, which } from './proc.mjs';
 const TARGET = 'wasm32-unknown-unknown';
 // The [lib] name cargo gives the artifact: Cargo.toml `name = "fastgru"`.
 const CRATE_ARTIFACT = 'fastgru.wasm';
@@ -76,27 +75,6 @@ const log = (msg) => console.log(`[build-wasm] ${msg}`);
 function fail(msg) {
   console.error(`\n[build-wasm] ERROR: ${msg}\n`);
   process.exit(1);
-}
-
-/** Runs a command to completion, capturing output; never throws. */
-function capture(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', ...opts });
-  return { ok: r.status === 0 && !r.error, stdout: (r.stdout || '').trim(), stderr: (r.stderr || '').trim() };
-}
-
-/** Full path of `name` on PATH, or null. */
-function which(name) {
-  for (const dir of (process.env.PATH || '').split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      if (statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
 }
 
 function version(bin) {

@@ -12,32 +12,12 @@
 // Usage: node scripts/cargo-test.mjs [extra cargo test args, e.g. -- --nocapture]
 
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+import { ROOT, capture, which } from './proc.mjs';
 
 const log = (msg) => console.log(`[cargo-test] ${msg}`);
-
-function capture(cmd, args, env = process.env) {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env });
-  return { ok: r.status === 0 && !r.error, stdout: (r.stdout || '').trim() };
-}
-
-function which(name) {
-  for (const dir of (process.env.PATH || '').split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      if (statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
 
 /** Candidate {how, cargo, rustc} pairs, best first. */
 function candidates() {
@@ -61,7 +41,7 @@ function candidates() {
 
 const pick = candidates().find((c) => {
   const env = { ...process.env, RUSTC: c.rustc };
-  return capture(c.cargo, ['--version'], env).ok && capture(c.rustc, ['--version'], env).ok;
+  return capture(c.cargo, ['--version'], { env }).ok && capture(c.rustc, ['--version'], { env }).ok;
 });
 if (!pick) {
   console.error(
@@ -72,7 +52,7 @@ if (!pick) {
 }
 
 const env = { ...process.env, RUSTC: pick.rustc };
-log(`${pick.how}: ${pick.cargo} (${capture(pick.cargo, ['--version'], env).stdout}), RUSTC=${pick.rustc} (${capture(pick.rustc, ['--version'], env).stdout})`);
+log(`${pick.how}: ${pick.cargo} (${capture(pick.cargo, ['--version'], { env }).stdout}), RUSTC=${pick.rustc} (${capture(pick.rustc, ['--version'], { env }).stdout})`);
 const args = ['test', '--release', ...process.argv.slice(2)];
 log(`cargo ${args.join(' ')}`);
 const r = spawnSync(pick.cargo, args, { cwd: ROOT, env, stdio: 'inherit' });

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadBackend, simdSupported as loaderSimdSupported, WASM_FILES } from '../../ts/src/wasm/loader.ts';
 import type { Backend, WasmBuffer } from '../../ts/src/wasm/memory.ts';
+import { usable } from '../util/backends.ts';
 import { Activation, Distribution, GruFlags, LossKind } from '../../ts/src/wasm/abi.ts';
 import {
   ABI_VERSION,
@@ -49,15 +50,6 @@ function tsEnum(e: Record<string, string | number>): Record<string, number> {
 function lastError(b: Backend): string {
   const e = b.exports;
   return new TextDecoder().decode(new Uint8Array(e.memory.buffer, e.last_error_ptr(), e.last_error_len()).slice());
-}
-
-function usable(b: Backend): boolean {
-  try {
-    b.assertUsable();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 let backends: Record<'simd' | 'scalar', Backend>;

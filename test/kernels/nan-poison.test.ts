@@ -13,29 +13,14 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadBackend } from '../../ts/src/wasm/loader.ts';
+import { rng, uniform } from '../util/random.ts';
+import { usable } from '../util/backends.ts';
 import type { Backend, WasmBuffer } from '../../ts/src/wasm/memory.ts';
 import { Activation, GruFlags, LossKind } from '../../ts/src/wasm/abi.ts';
 
 const PAD = 5;
 const MASK_PAD_BYTE = 0xa5;
 const LABEL_PAD = 0x7fffffff;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uniform(r: () => number, n: number, lo: number, hi: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
-  return out;
-}
 
 type Kind = 'input' | 'overwritten' | 'accumulated';
 
@@ -116,15 +101,6 @@ function poisonCall(b: Backend, what: string, body: (region: RegionFn) => void):
 }
 
 let backends: Record<'simd' | 'scalar', Backend>;
-
-function usable(b: Backend): boolean {
-  try {
-    b.assertUsable();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
   backends = { simd: await loadBackend({ backend: 'simd' }), scalar: await loadBackend({ backend: 'scalar' }) };

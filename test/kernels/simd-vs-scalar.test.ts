@@ -13,6 +13,8 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadBackend } from '../../ts/src/wasm/loader.ts';
+import { rng, uniform } from '../util/random.ts';
+import { usable } from '../util/backends.ts';
 import type { Backend, WasmBuffer } from '../../ts/src/wasm/memory.ts';
 import { Activation, GruFlags, LossKind } from '../../ts/src/wasm/abi.ts';
 
@@ -22,24 +24,6 @@ const RTOL = 1e-5;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers (kept in this file: each test file is self-contained).
-
-/** mulberry32: a tiny seeded PRNG, so a failing case can be rerun from its printed seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function uniform(r: () => number, n: number, lo: number, hi: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
-  return out;
-}
 
 function int(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo + 1));
@@ -314,15 +298,6 @@ function gruCases(): GruCase[] {
 
 let simd: Backend;
 let scalar: Backend;
-
-function usable(b: Backend): boolean {
-  try {
-    b.assertUsable();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
   simd = await loadBackend({ backend: 'simd' });

@@ -10,22 +10,7 @@ export const BACKENDS: ('simd' | 'scalar')[] = process.env.FAST_TEST ? ['simd'] 
 /** Prints the worst observed differences (to tune or audit tolerances): `PARITY_VERBOSE=1`. */
 const VERBOSE = !!process.env.PARITY_VERBOSE;
 
-/** mulberry32: a tiny deterministic PRNG, uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n values uniform in [lo, hi), as float32. */
-export function uniform(rand: () => number, n: number, lo: number, hi: number): Float32Array {
-  return Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
-}
+export { rng, uniform } from '../../util/random.ts';
 
 export interface Tolerance {
   /** Absolute part. */
