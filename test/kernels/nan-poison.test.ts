@@ -14,7 +14,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadBackend } from '../../ts/src/wasm/loader.ts';
 import { rng, uniform } from '../util/random.ts';
-import { usable } from '../util/backends.ts';
+import { ALL_LOSS_KINDS, usable } from '../util/backends.ts';
 import type { Backend, WasmBuffer } from '../../ts/src/wasm/memory.ts';
 import { Activation, GruFlags, LossKind } from '../../ts/src/wasm/abi.ts';
 
@@ -277,16 +277,7 @@ describe('Dense: dense_forward and dense_backward leave NaN margins alone', () =
 });
 
 describe('Losses: loss_forward_backward leaves NaN margins alone', () => {
-  const kinds = [
-    LossKind.MeanSquaredError,
-    LossKind.MeanAbsoluteError,
-    LossKind.BinaryCrossentropy,
-    LossKind.BinaryCrossentropyLogits,
-    LossKind.CategoricalCrossentropy,
-    LossKind.CategoricalCrossentropyLogits,
-    LossKind.SparseCategoricalCrossentropy,
-    LossKind.SparseCategoricalCrossentropyLogits,
-  ];
+  const kinds = ALL_LOSS_KINDS;
   const shapes: [number, number][] = [
     [1, 2],
     [3, 5],

@@ -14,7 +14,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadBackend } from '../../ts/src/wasm/loader.ts';
 import { rng, uniform } from '../util/random.ts';
-import { usable } from '../util/backends.ts';
+import { ALL_LOSS_KINDS, usable } from '../util/backends.ts';
 import type { Backend, WasmBuffer } from '../../ts/src/wasm/memory.ts';
 import { Activation, GruFlags, LossKind } from '../../ts/src/wasm/abi.ts';
 
@@ -487,16 +487,7 @@ describe('a weight gradient whose Xᵀ has one row (input or units = 1) does not
 // ---------------------------------------------------------------------------------------------
 // Losses
 
-const LOSS_KINDS = [
-  LossKind.MeanSquaredError,
-  LossKind.MeanAbsoluteError,
-  LossKind.BinaryCrossentropy,
-  LossKind.BinaryCrossentropyLogits,
-  LossKind.CategoricalCrossentropy,
-  LossKind.CategoricalCrossentropyLogits,
-  LossKind.SparseCategoricalCrossentropy,
-  LossKind.SparseCategoricalCrossentropyLogits,
-];
+const LOSS_KINDS = ALL_LOSS_KINDS;
 
 function lossInputs(kind: LossKind, rows: number, cols: number, seed: number): { pred: Float32Array; target: Float32Array | Int32Array } {
   const r = rng(seed);
