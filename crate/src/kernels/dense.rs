@@ -4,8 +4,7 @@
 
 use super::activations::{scale_by_derivative, softmax_rows};
 use super::gemm::{gemm, View};
-use super::gru::add_column_sums;
-use super::{activate, scratch, Activation};
+use super::{activate, add_column_sums, scratch, Activation};
 use crate::status::KResult;
 
 #[derive(Clone, Copy, Debug)]

@@ -19,7 +19,7 @@
 //! over all steps, not per-step outer products.
 
 use super::gemm::{self, gemm, gemm_packed, View};
-use super::{activate, activations::scale_by_derivative, scratch, scratch_rows, Activation};
+use super::{activate, activations::scale_by_derivative, add_column_sums, scratch, scratch_rows, Activation};
 use crate::status::KResult;
 
 #[derive(Clone, Copy, Debug)]
@@ -448,13 +448,4 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
         }
     }
     Ok(())
-}
-
-/// out[j] += Σ_rows m[row, j] for a row-major (rows, cols) matrix.
-pub fn add_column_sums(out: &mut [f32], m: &[f32], cols: usize) {
-    for row in m.chunks_exact(cols) {
-        for (o, v) in out.iter_mut().zip(row) {
-            *o += v;
-        }
-    }
 }

@@ -45,6 +45,15 @@ pub fn exp_inplace(data: &mut [f32]) {
     activations::exp_inplace_scalar(data);
 }
 
+/// Bias gradients: out[j] += Σ_rows m[row, j] for a row-major (rows, cols) matrix.
+pub fn add_column_sums(out: &mut [f32], m: &[f32], cols: usize) {
+    for row in m.chunks_exact(cols) {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
 /// A zeroed scratch buffer; running out of wasm memory is an error, not a trap.
 pub fn scratch(len: usize) -> KResult<Vec<f32>> {
     let mut v = empty_scratch(len)?;

@@ -80,11 +80,6 @@ export class Dense extends Layer {
     this.pending = null;
   }
 
-  private ptrOf(buffer: 'params' | 'grads', name: string): number {
-    const spec = this.weightSpecs.find((s) => s.name === name);
-    return spec ? this[buffer]!.ptr + spec.offset * 4 : 0;
-  }
-
   /** Runs the layer on (batch, ..., features); keeps what backward() needs when training. */
   apply(x: Tensor, args: { training?: boolean } = {}): Tensor {
     this.assertLive();
@@ -104,7 +99,7 @@ export class Dense extends Layer {
     const yBuf = this.buf[training ? 'ty' : 'y'].get(rows * this.units);
     xBuf.write(x.data);
     b.run(`Dense '${this.name}' forward`, () =>
-      b.exports.dense_forward(yBuf.ptr, xBuf.ptr, this.ptrOf('params', 'kernel'), this.ptrOf('params', 'bias'), rows, this.inputDim, this.units, this.activation),
+      b.exports.dense_forward(yBuf.ptr, xBuf.ptr, this.weightPtr('params', 'kernel'), this.weightPtr('params', 'bias'), rows, this.inputDim, this.units, this.activation),
     );
     if (training) this.pending = { rows, inputShape: [...x.shape] };
     return new Tensor(yBuf.toFloat32Array(0, rows * this.units), [...x.shape.slice(0, -1), this.units]);
@@ -128,22 +123,21 @@ export class Dense extends Layer {
     b.run(`Dense '${this.name}' backward`, () =>
       b.exports.dense_backward(
         dxBuf.ptr,
-        this.ptrOf('grads', 'kernel'),
-        this.ptrOf('grads', 'bias'),
+        this.weightPtr('grads', 'kernel'),
+        this.weightPtr('grads', 'bias'),
         dyBuf.ptr,
         this.buf.ty.peek()!.ptr,
         this.buf.tx.peek()!.ptr,
-        this.ptrOf('params', 'kernel'),
+        this.weightPtr('params', 'kernel'),
         p.rows,
         this.inputDim,
         this.units,
         this.activation,
       ),
     );
-    const g = this.grads!.f32();
     return {
       dInput: new Tensor(dxBuf.toFloat32Array(0, p.rows * this.inputDim), p.inputShape),
-      grads: this.weightSpecs.map((s) => new Tensor(g.slice(s.offset, s.offset + s.size), s.shape)),
+      grads: this.tensorsOf('grads'),
     };
   }
 

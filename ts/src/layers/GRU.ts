@@ -164,22 +164,12 @@ export class GRU extends Layer {
     this.pending = null;
   }
 
-  private ptrOf(name: string): number {
-    const spec = this.weightSpecs.find((s) => s.name === name);
-    return spec ? this.params!.ptr + spec.offset * 4 : 0;
-  }
-
-  private gradPtrOf(name: string): number {
-    const spec = this.weightSpecs.find((s) => s.name === name);
-    return spec ? this.grads!.ptr + spec.offset * 4 : 0;
-  }
-
   private ensurePacked(): void {
     if (!this.packedDirty) return;
     const b = this.backend!;
     const h = this.units;
     b.run(`GRU '${this.name}' weights`, () =>
-      b.exports.gru_pack(this.packed!.ptr, this.ptrOf('kernel'), this.ptrOf('recurrentKernel'), this.ptrOf('bias'), this.inputDim, h, this.flags),
+      b.exports.gru_pack(this.packed!.ptr, this.weightPtr('params', 'kernel'), this.weightPtr('params', 'recurrentKernel'), this.weightPtr('params', 'bias'), this.inputDim, h, this.flags),
     );
     this.packedDirty = false;
   }
@@ -317,17 +307,17 @@ export class GRU extends Layer {
       b.exports.gru_backward(
         dxBuf.ptr,
         dh0Buf ? dh0Buf.ptr : 0,
-        this.gradPtrOf('kernel'),
-        this.gradPtrOf('recurrentKernel'),
-        this.gradPtrOf('bias'),
+        this.weightPtr('grads', 'kernel'),
+        this.weightPtr('grads', 'recurrentKernel'),
+        this.weightPtr('grads', 'bias'),
         dyPtr,
         dyLastPtr,
         dStateBuf ? dStateBuf.ptr : 0,
         this.buf.cache.peek()!.ptr,
         this.buf.tx.peek()!.ptr,
         p.hasMask ? this.buf.tmask.peek()!.ptr : 0,
-        this.ptrOf('kernel'),
-        this.ptrOf('recurrentKernel'),
+        this.weightPtr('params', 'kernel'),
+        this.weightPtr('params', 'recurrentKernel'),
         nb,
         nt,
         d,
@@ -337,11 +327,10 @@ export class GRU extends Layer {
         this.recurrentActivation,
       ),
     );
-    const g = this.grads!.f32();
     return {
       dInput: new Tensor(dxBuf.toFloat32Array(0, nb * nt * d), [nb, nt, d]),
       dInitialState: dh0Buf ? new Tensor(dh0Buf.toFloat32Array(0, nb * h), [nb, h]) : null,
-      grads: this.weightSpecs.map((s) => new Tensor(g.slice(s.offset, s.offset + s.size), s.shape)),
+      grads: this.tensorsOf('grads'),
     };
   }
 

@@ -105,8 +105,19 @@ export abstract class Layer {
   /** Copies of the weights, in Keras order and layout. */
   getWeights(): Tensor[] {
     this.assertBuilt('getWeights()');
-    const all = this.params!.f32();
+    return this.tensorsOf('params');
+  }
+
+  /** Copies of each weight's slice of the parameter or gradient buffer, in weightSpecs order. */
+  protected tensorsOf(buffer: 'params' | 'grads'): Tensor[] {
+    const all = this[buffer]!.f32();
     return this.weightSpecs.map((s) => new Tensor(all.slice(s.offset, s.offset + s.size), s.shape));
+  }
+
+  /** Byte address of weight `name` inside the parameter or gradient buffer; 0 if the layer has none. */
+  protected weightPtr(buffer: 'params' | 'grads', name: string): number {
+    const spec = this.weightSpecs.find((s) => s.name === name);
+    return spec ? this[buffer]!.ptr + spec.offset * 4 : 0;
   }
 
   /**
