@@ -59,9 +59,9 @@ describe('Keras 3 defaults', () => {
     const a = new GRU({ units: H, name: 'a' });
     a.build([null, null, D]);
     expect(a.weights).toEqual([
-      { name: 'a/kernel', shape: [D, 3 * H] },
-      { name: 'a/recurrentKernel', shape: [H, 3 * H] },
-      { name: 'a/bias', shape: [2, 3 * H] },
+      { name: 'a/kernel', shape: [D, 3 * H], trainable: true },
+      { name: 'a/recurrentKernel', shape: [H, 3 * H], trainable: true },
+      { name: 'a/bias', shape: [2, 3 * H], trainable: true },
     ]);
     const b = new GRU({ units: H, name: 'b', resetAfter: false });
     b.build([null, null, D]);

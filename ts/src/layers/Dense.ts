@@ -7,7 +7,16 @@ import { Activation } from '../wasm/abi.js';
 import { ValueError } from '../wasm/errors.js';
 import { ReusableBuffer } from '../wasm/memory.js';
 import { Initializer, InitializerIdentifier, deriveSeed, getInitializer, serializeInitializer } from '../initializers.js';
-import { Layer, LayerArgs, Shape, randomSeed } from './Layer.js';
+import { CallArgs, Layer, LayerArgs, NodeContext, Shape, randomSeed } from './Layer.js';
+import { SymbolicTensor } from '../models/SymbolicTensor.js';
+import { RegularizerIdentifier, getRegularizer } from '../regularizers.js';
+import { ConstraintIdentifier, getConstraint } from '../constraints.js';
+
+interface DenseCache {
+  tx: ReusableBuffer;
+  ty: ReusableBuffer;
+  pending: { rows: number; inputShape: number[] } | null;
+}
 
 export interface DenseLayerArgs extends LayerArgs {
   /** Output size (required). */
@@ -20,8 +29,16 @@ export interface DenseLayerArgs extends LayerArgs {
   kernelInitializer?: InitializerIdentifier;
   /** Defaults to 'zeros'. */
   biasInitializer?: InitializerIdentifier;
-  /** Seed of the initializers. Defaults to random. */
+  /** Seed of the initializers. Defaults to one drawn from the global generator (`setSeed`). */
   seed?: number;
+  /** Defaults to none. */
+  kernelRegularizer?: RegularizerIdentifier | null;
+  /** Defaults to none. */
+  biasRegularizer?: RegularizerIdentifier | null;
+  /** Defaults to none. */
+  kernelConstraint?: ConstraintIdentifier | null;
+  /** Defaults to none. */
+  biasConstraint?: ConstraintIdentifier | null;
 }
 
 export interface DenseGradients {
@@ -42,8 +59,11 @@ export class Dense extends Layer {
   readonly biasInitializer: Initializer;
   readonly seed: number | null;
   private inputDim = 0;
-  private pending: { rows: number; inputShape: number[] } | null = null;
+  private readonly regularizers: (ReturnType<typeof getRegularizer>)[];
+  private readonly constraints: (ReturnType<typeof getConstraint>)[];
   private readonly buf: Record<string, ReusableBuffer> = {};
+  /** One training cache per graph node (0 = eager calls). */
+  private readonly caches = new Map<number, DenseCache>();
 
   constructor(args: DenseLayerArgs) {
     super(args, 'dense');
@@ -54,63 +74,91 @@ export class Dense extends Layer {
     this.kernelInitializer = getInitializer(args.kernelInitializer ?? DENSE_DEFAULTS.kernelInitializer, 'Dense kernelInitializer');
     this.biasInitializer = getInitializer(args.biasInitializer ?? DENSE_DEFAULTS.biasInitializer, 'Dense biasInitializer');
     this.seed = args.seed ?? null;
+    this.regularizers = [getRegularizer(args.kernelRegularizer, 'Dense kernelRegularizer'), getRegularizer(args.biasRegularizer, 'Dense biasRegularizer')];
+    this.constraints = [getConstraint(args.kernelConstraint, 'Dense kernelConstraint'), getConstraint(args.biasConstraint, 'Dense biasConstraint')];
+    this.supportsMasking = true;
   }
 
-  build(inputShape: Shape): void {
+  build(inputShape: Shape | Shape[]): void {
     this.assertLive();
     if (this._built) return;
+    if (Array.isArray(inputShape[0])) throw new ValueError(`Dense '${this.name}' takes one input, got ${inputShape.length}`);
+    inputShape = inputShape as Shape;
     const d = inputShape[inputShape.length - 1];
     if (inputShape.length < 2 || d === null || d === undefined || !Number.isInteger(d) || d < 1) {
       throw new ValueError(`Dense expects input (batch, ..., features) with a known feature size, got ${fmtShape(inputShape)}`);
     }
     this.inputDim = d;
-    const specs = [{ name: 'kernel', shape: [d, this.units] }];
-    if (this.useBias) specs.push({ name: 'bias', shape: [this.units] });
+    const specs = [{ name: 'kernel', shape: [d, this.units], regularizer: this.regularizers[0], constraint: this.constraints[0] }];
+    if (this.useBias) specs.push({ name: 'bias', shape: [this.units], regularizer: this.regularizers[1], constraint: this.constraints[1] });
     this.allocateWeights(specs);
     const seed = this.seed ?? randomSeed();
     const inits = [this.kernelInitializer, this.biasInitializer];
     this.weightSpecs.forEach((spec, i) => {
       inits[i].fill({ backend: this.backend!, buffer: this.params!, offset: spec.offset, shape: spec.shape }, deriveSeed(seed, i));
     });
-    for (const name of ['x', 'y', 'tx', 'ty', 'dy', 'dx']) this.buf[name] = new ReusableBuffer(this.backend!);
+    for (const name of ['x', 'y', 'dy', 'dx']) this.buf[name] = new ReusableBuffer(this.backend!);
     this._built = true;
   }
 
-  protected weightsChanged(): void {
-    this.pending = null;
+  weightsChanged(): void {
+    for (const c of this.caches.values()) c.pending = null;
   }
 
   /** Runs the layer on (batch, ..., features); keeps what backward() needs when training. */
-  apply(x: Tensor, args: { training?: boolean } = {}): Tensor {
+  apply(x: SymbolicTensor, args?: CallArgs): SymbolicTensor;
+  apply(x: Tensor, args?: CallArgs): Tensor;
+  apply(x: Tensor | SymbolicTensor, args: CallArgs = {}): Tensor | SymbolicTensor {
     this.assertLive();
-    if (!(x instanceof Tensor)) throw new ValueError(`Dense '${this.name}'.apply expects a Tensor; make one with tensor(array)`);
-    if (!this._built) this.build([...x.shape]);
+    if (!(x instanceof Tensor) && !(x instanceof SymbolicTensor)) throw new ValueError(`Dense '${this.name}'.apply expects a Tensor; make one with tensor(array)`);
+    return super.apply(x as Tensor, args) as Tensor;
+  }
+
+  private trainingCache(node: number): DenseCache {
+    let c = this.caches.get(node);
+    if (!c) {
+      c = { tx: new ReusableBuffer(this.backend!), ty: new ReusableBuffer(this.backend!), pending: null };
+      this.caches.set(node, c);
+    }
+    return c;
+  }
+
+  forwardNode(inputs: Tensor[], ctx: NodeContext): Tensor[] {
+    this.assertLive();
+    const x = inputs[0];
     if (x.rank < 2 || x.shape[x.rank - 1] !== this.inputDim) {
       throw new ValueError(`Dense '${this.name}' expects input (batch, ..., ${this.inputDim}), got ${fmtShape(x.shape)}`);
     }
     if (x.dtype !== 'float32') throw new ValueError(`Dense '${this.name}' expects float32 input, got ${x.dtype}`);
     const rows = x.size / this.inputDim;
     if (rows < 1) throw new ValueError(`Dense '${this.name}': empty input ${fmtShape(x.shape)}`);
-    const training = args.training ?? false;
     const b = this.backend!;
-    // A training call overwrites what backward() reads; an inference call has its own buffers.
-    if (training) this.pending = null;
-    const xBuf = this.buf[training ? 'tx' : 'x'].get(x.size);
-    const yBuf = this.buf[training ? 'ty' : 'y'].get(rows * this.units);
+    // A training call overwrites what backward() reads for its node; inference has its own buffers.
+    const tc = ctx.training ? this.trainingCache(ctx.node) : null;
+    if (tc) tc.pending = null;
+    const xBuf = tc ? tc.tx.get(x.size) : this.buf.x.get(x.size);
+    const yBuf = tc ? tc.ty.get(rows * this.units) : this.buf.y.get(rows * this.units);
     xBuf.write(x.data);
     b.run(`Dense '${this.name}' forward`, () =>
       b.exports.dense_forward(yBuf.ptr, xBuf.ptr, this.weightPtr('params', 'kernel'), this.weightPtr('params', 'bias'), rows, this.inputDim, this.units, this.activation),
     );
-    if (training) this.pending = { rows, inputShape: [...x.shape] };
-    return new Tensor(yBuf.toFloat32Array(0, rows * this.units), [...x.shape.slice(0, -1), this.units]);
+    if (tc) tc.pending = { rows, inputShape: [...x.shape] };
+    return [new Tensor(yBuf.toFloat32Array(0, rows * this.units), [...x.shape.slice(0, -1), this.units])];
   }
 
-  /** Gradients of the last training apply; weight gradients overwrite (or add, with accumulate). */
-  backward(dOutput: Tensor, options: { accumulate?: boolean } = {}): DenseGradients {
+  /** Gradients of the node's last training forward; weight gradients ACCUMULATE. Returns [dx]. */
+  backwardNode(dOutputs: (Tensor | null)[], ctx: NodeContext): (Tensor | null)[] {
+    return this.runBackward(dOutputs, ctx.node, false);
+  }
+
+  private runBackward(dOutputs: (Tensor | null)[], node: number, zeroGradientsFirst: boolean): (Tensor | null)[] {
     this.assertBuilt('backward()');
-    const p = this.pending;
-    if (!p) throw new ValueError(`Dense '${this.name}': backward() needs a preceding apply(x, {training: true}) with the current weights`);
+    const tc = this.caches.get(node);
+    const p = tc?.pending;
+    if (!tc || !p) throw new ValueError(`Dense '${this.name}': backward() needs a preceding apply(x, {training: true}) with the current weights`);
     const outShape = [...p.inputShape.slice(0, -1), this.units];
+    const dOutput = dOutputs[0];
+    if (!dOutput) return [null];
     if (dOutput.rank !== outShape.length || dOutput.shape.some((v, i) => v !== outShape[i])) {
       throw new ValueError(`Dense '${this.name}': dOutput must have the output's shape ${fmtShape(outShape)}, got ${fmtShape(dOutput.shape)}`);
     }
@@ -119,15 +167,15 @@ export class Dense extends Layer {
     const dxBuf = this.buf.dx.get(p.rows * this.inputDim);
     dyBuf.write(dOutput.data);
     dxBuf.f32().fill(0, 0, p.rows * this.inputDim);
-    if (!options.accumulate) this.grads!.fill(0);
+    if (zeroGradientsFirst) this.zeroGradients();
     b.run(`Dense '${this.name}' backward`, () =>
       b.exports.dense_backward(
         dxBuf.ptr,
         this.weightPtr('grads', 'kernel'),
         this.weightPtr('grads', 'bias'),
         dyBuf.ptr,
-        this.buf.ty.peek()!.ptr,
-        this.buf.tx.peek()!.ptr,
+        tc.ty.peek()!.ptr,
+        tc.tx.peek()!.ptr,
         this.weightPtr('params', 'kernel'),
         p.rows,
         this.inputDim,
@@ -135,14 +183,19 @@ export class Dense extends Layer {
         this.activation,
       ),
     );
-    return {
-      dInput: new Tensor(dxBuf.toFloat32Array(0, p.rows * this.inputDim), p.inputShape),
-      grads: this.tensorsOf('grads'),
-    };
+    return [new Tensor(dxBuf.toFloat32Array(0, p.rows * this.inputDim), p.inputShape)];
   }
 
-  computeOutputShape(inputShape: Shape): Shape {
-    return [...inputShape.slice(0, -1), this.units];
+  /** Gradients of the last eager training apply; weight gradients overwrite (or add, with accumulate). */
+  backward(dOutput: Tensor, options: { accumulate?: boolean } = {}): DenseGradients {
+    this.assertBuilt('backward()');
+    if (!this.caches.get(0)?.pending) throw new ValueError(`Dense '${this.name}': backward() needs a preceding apply(x, {training: true}) with the current weights`);
+    const [dx] = this.runBackward([dOutput], 0, !options.accumulate);
+    return { dInput: dx!, grads: this.tensorsOf('grads') };
+  }
+
+  computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return [...(inputShape as Shape).slice(0, -1), this.units];
   }
 
   getConfig(): Record<string, unknown> {
@@ -154,6 +207,10 @@ export class Dense extends Layer {
       kernelInitializer: serializeInitializer(this.kernelInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
       seed: this.seed,
+      kernelRegularizer: this.regularizers[0]?.toJSON() ?? null,
+      biasRegularizer: this.regularizers[1]?.toJSON() ?? null,
+      kernelConstraint: this.constraints[0]?.toJSON() ?? null,
+      biasConstraint: this.constraints[1]?.toJSON() ?? null,
     };
   }
 
@@ -163,6 +220,10 @@ export class Dense extends Layer {
 
   protected disposeBuffers(): void {
     for (const b of Object.values(this.buf)) b.dispose();
-    this.pending = null;
+    for (const c of this.caches.values()) {
+      c.tx.dispose();
+      c.ty.dispose();
+    }
+    this.caches.clear();
   }
 }

@@ -9,7 +9,11 @@ import { Activation, GruFlags } from '../wasm/abi.js';
 import { NonFiniteError, OutOfMemoryError, ValueError } from '../wasm/errors.js';
 import { ReusableBuffer, WasmBuffer } from '../wasm/memory.js';
 import { InitializerIdentifier, deriveSeed, getInitializer, serializeInitializer, Initializer } from '../initializers.js';
-import { Layer, LayerArgs, Shape, randomSeed } from './Layer.js';
+import { Layer, LayerArgs, NodeContext, Shape, randomSeed } from './Layer.js';
+import { RegularizerIdentifier, getRegularizer } from '../regularizers.js';
+import { ConstraintIdentifier, getConstraint } from '../constraints.js';
+import { globalRandom } from '../random.js';
+import { SymbolicTensor } from '../models/SymbolicTensor.js';
 
 export interface GRULayerArgs extends LayerArgs {
   /** Number of units H (required). */
@@ -34,11 +38,34 @@ export interface GRULayerArgs extends LayerArgs {
   recurrentInitializer?: InitializerIdentifier;
   /** Defaults to 'zeros'. */
   biasInitializer?: InitializerIdentifier;
-  /** Seed of the initializers (same seed, same weights, in every runtime). Defaults to random. */
+  /** Seed of the initializers (same seed, same weights, in every runtime). Defaults to one drawn from the global generator (`setSeed`). */
   seed?: number;
+  /** Fraction of input features dropped in training, one mask per sequence (Keras 3). Defaults to 0. */
+  dropout?: number;
+  /** Fraction of state units dropped in training, one mask per sequence (Keras 3). Defaults to 0. */
+  recurrentDropout?: number;
+  /** Carry the last state of each batch into the next call (same batch size); `resetStates()` clears it. Defaults to false. */
+  stateful?: boolean;
+  /** Defaults to none. */
+  kernelRegularizer?: RegularizerIdentifier | null;
+  /** Defaults to none. */
+  recurrentRegularizer?: RegularizerIdentifier | null;
+  /** Defaults to none. */
+  biasRegularizer?: RegularizerIdentifier | null;
+  /** Defaults to none. */
+  kernelConstraint?: ConstraintIdentifier | null;
+  /** Defaults to none. */
+  recurrentConstraint?: ConstraintIdentifier | null;
+  /** Defaults to none. */
+  biasConstraint?: ConstraintIdentifier | null;
+  /** Accepted for Keras compatibility and ignored: the fused kernel has one implementation. */
+  unroll?: boolean;
+  /** Accepted for Keras compatibility and ignored. */
+  implementation?: number;
 }
 
 export interface GRUCallArgs {
+  [key: string]: unknown;
   /** (batch, units), or a one-element array of it (Keras passes a list of states). */
   initialState?: Tensor | Tensor[] | null;
   /** (batch, time); nonzero = valid step. Keras semantics: masked steps carry state and output. */
@@ -67,14 +94,44 @@ export const GRU_DEFAULTS = {
   kernelInitializer: 'glorotUniform',
   recurrentInitializer: 'orthogonal',
   biasInitializer: 'zeros',
+  dropout: 0,
+  recurrentDropout: 0,
+  stateful: false,
 } as const;
 
-/** What one training forward left for backward. */
-interface PendingForward {
-  batch: number;
-  time: number;
-  hasMask: boolean;
-  hasInitialState: boolean;
+/** What one training forward of one graph node left for backward. */
+interface TrainingCache {
+  tx: ReusableBuffer;
+  tmask: ReusableBuffer;
+  cache: ReusableBuffer;
+  /** Input dropout mask (batch, inputDim), already scaled by 1/(1 − rate). */
+  inputMask: Float32Array | null;
+  /** Recurrent dropout mask (batch, units), scaled. */
+  recMask: ReusableBuffer;
+  pending: {
+    batch: number;
+    time: number;
+    hasMask: boolean;
+    /** An initial state went into the kernel (given, or carried by a stateful layer). */
+    hasInitialState: boolean;
+    /** The initial state was a call input (so it gets a gradient). */
+    explicitState: boolean;
+    hasRecMask: boolean;
+  } | null;
+}
+
+/** Keras' dropout mask: 0 with probability `rate`, else 1/(1 − rate). */
+function dropoutMask(n: number, rate: number): Float32Array {
+  const m = new Float32Array(n);
+  const keep = Math.fround(1 / (1 - rate));
+  const rng = globalRandom();
+  for (let i = 0; i < n; i++) m[i] = rng.uniform() < rate ? 0 : keep;
+  return m;
+}
+
+function checkRate(rate: number, what: string): number {
+  if (!(rate >= 0 && rate < 1)) throw new ValueError(`GRU: ${what} must be in [0, 1), got ${rate}`);
+  return rate;
 }
 
 export class GRU extends Layer {
@@ -91,11 +148,20 @@ export class GRU extends Layer {
   readonly recurrentInitializer: Initializer;
   readonly biasInitializer: Initializer;
   readonly seed: number | null;
+  readonly dropout: number;
+  readonly recurrentDropout: number;
+  readonly stateful: boolean;
+  private readonly regularizers: (ReturnType<typeof getRegularizer>)[];
+  private readonly constraints: (ReturnType<typeof getConstraint>)[];
   private inputDim = 0;
   private packed: WasmBuffer | null = null;
   private packedDirty = true;
-  private pending: PendingForward | null = null;
   private readonly buf: Record<string, ReusableBuffer> = {};
+  /** One training cache per graph node (0 = eager calls), so a shared GRU trains correctly. */
+  private readonly caches = new Map<number, TrainingCache>();
+  /** Carried state of a stateful layer (batch, units). */
+  private states: Float32Array | null = null;
+  private statesBatch = 0;
 
   constructor(args: GRULayerArgs) {
     super(args, 'gru');
@@ -119,27 +185,42 @@ export class GRU extends Layer {
     this.recurrentInitializer = getInitializer(args.recurrentInitializer ?? GRU_DEFAULTS.recurrentInitializer, 'GRU recurrentInitializer');
     this.biasInitializer = getInitializer(args.biasInitializer ?? GRU_DEFAULTS.biasInitializer, 'GRU biasInitializer');
     this.seed = args.seed ?? null;
+    this.dropout = checkRate(args.dropout ?? 0, 'dropout');
+    this.recurrentDropout = checkRate(args.recurrentDropout ?? 0, 'recurrentDropout');
+    this.stateful = args.stateful ?? false;
+    this.regularizers = [
+      getRegularizer(args.kernelRegularizer, 'GRU kernelRegularizer'),
+      getRegularizer(args.recurrentRegularizer, 'GRU recurrentRegularizer'),
+      getRegularizer(args.biasRegularizer, 'GRU biasRegularizer'),
+    ];
+    this.constraints = [
+      getConstraint(args.kernelConstraint, 'GRU kernelConstraint'),
+      getConstraint(args.recurrentConstraint, 'GRU recurrentConstraint'),
+      getConstraint(args.biasConstraint, 'GRU biasConstraint'),
+    ];
+    this.supportsMasking = true;
   }
 
   private get flags(): number {
     return (this.resetAfter ? GruFlags.ResetAfter : 0) | (this.goBackwards ? GruFlags.GoBackwards : 0);
   }
 
-  build(inputShape: Shape): void {
+  build(inputShape: Shape | Shape[]): void {
     this.assertLive();
     if (this._built) return;
-    if (inputShape.length !== 3) {
-      throw new ValueError(`GRU expects input (batch, time, features), got ${fmtShape(inputShape)}; add a time axis (e.g. reshape to (batch, 1, features))`);
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    if (shape.length !== 3) {
+      throw new ValueError(`GRU expects input (batch, time, features), got ${fmtShape(shape)}; add a time axis (e.g. reshape to (batch, 1, features))`);
     }
-    const d = inputShape[2];
-    if (d === null || !Number.isInteger(d) || d < 1) throw new ValueError(`GRU: the feature axis must be a known positive size, got ${fmtShape(inputShape)}`);
+    const d = shape[2];
+    if (d === null || !Number.isInteger(d) || d < 1) throw new ValueError(`GRU: the feature axis must be a known positive size, got ${fmtShape(shape)}`);
     const h = this.units;
     this.inputDim = d;
     const specs = [
-      { name: 'kernel', shape: [d, 3 * h] },
-      { name: 'recurrentKernel', shape: [h, 3 * h] },
+      { name: 'kernel', shape: [d, 3 * h], regularizer: this.regularizers[0], constraint: this.constraints[0] },
+      { name: 'recurrentKernel', shape: [h, 3 * h], regularizer: this.regularizers[1], constraint: this.constraints[1] },
     ];
-    if (this.useBias) specs.push({ name: 'bias', shape: this.resetAfter ? [2, 3 * h] : [3 * h] });
+    if (this.useBias) specs.push({ name: 'bias', shape: this.resetAfter ? [2, 3 * h] : [3 * h], regularizer: this.regularizers[2], constraint: this.constraints[2] });
     this.allocateWeights(specs);
     const seed = this.seed ?? randomSeed();
     const inits = [this.kernelInitializer, this.recurrentInitializer, this.biasInitializer];
@@ -147,11 +228,10 @@ export class GRU extends Layer {
       inits[i].fill({ backend: this.backend!, buffer: this.params!, offset: spec.offset, shape: spec.shape }, deriveSeed(seed, i));
     });
     const backend = this.backend!;
-    for (const name of ['x', 'h0', 'y', 'yLast', 'hLast', 'tx', 'cache', 'dy', 'dState', 'dx', 'dh0']) {
+    for (const name of ['x', 'h0', 'y', 'yLast', 'hLast', 'dy', 'dState', 'dx', 'dh0']) {
       this.buf[name] = new ReusableBuffer(backend);
     }
     this.buf.mask = new ReusableBuffer(backend, 'uint8');
-    this.buf.tmask = new ReusableBuffer(backend, 'uint8');
     const packedLen = backend.exports.gru_packed_len(d, h, this.flags);
     if (packedLen === 0) throw new OutOfMemoryError(`GRU '${this.name}': ${d} inputs × ${h} units is too large for wasm32 memory`);
     this.packed = backend.alloc(packedLen);
@@ -159,9 +239,9 @@ export class GRU extends Layer {
     this.packedDirty = true;
   }
 
-  protected weightsChanged(): void {
+  weightsChanged(): void {
     this.packedDirty = true;
-    this.pending = null;
+    for (const c of this.caches.values()) c.pending = null;
   }
 
   private ensurePacked(): void {
@@ -174,8 +254,19 @@ export class GRU extends Layer {
     this.packedDirty = false;
   }
 
+  private trainingCache(node: number): TrainingCache {
+    let c = this.caches.get(node);
+    if (!c) {
+      const b = this.backend!;
+      c = { tx: new ReusableBuffer(b), tmask: new ReusableBuffer(b, 'uint8'), cache: new ReusableBuffer(b), recMask: new ReusableBuffer(b), inputMask: null, pending: null };
+      this.caches.set(node, c);
+    }
+    return c;
+  }
+
   /** Checks x, the initial state and the mask; returns (batch, time). */
   private checkInputs(x: Tensor, h0: Tensor | null, mask: Tensor | null): [number, number] {
+    if (!(x instanceof Tensor)) throw new ValueError(`GRU '${this.name}'.apply expects a Tensor; make one with tensor(array)`);
     if (x.rank !== 3) {
       throw new ValueError(`GRU '${this.name}' expects input (batch, time, ${this.inputDim || 'features'}), got ${fmtShape(x.shape)}${x.rank === 2 ? '; add a time axis' : ''}`);
     }
@@ -194,43 +285,82 @@ export class GRU extends Layer {
     return [b, t];
   }
 
+  protected callInputs<T>(inputs: T[], kwargs: Record<string, unknown>): T[] {
+    const s = kwargs.initialState as T | T[] | null | undefined;
+    if (inputs.length > 1) return inputs;
+    if (s === undefined || s === null) return inputs;
+    const states = Array.isArray(s) ? s : [s];
+    if (states.length > 1) throw new ValueError(`GRU '${this.name}' has one state, got ${states.length} initial states`);
+    return [...inputs, ...states];
+  }
+
+  protected buildShape(shapes: Shape[]): Shape {
+    return shapes[0];
+  }
+
   /**
    * Runs the layer. Returns the output ((batch, units), or (batch, time, units) with
-   * returnSequences), or `[output, state]` with returnState.
+   * returnSequences), or `[output, state]` with returnState. Given symbolic tensors, records a
+   * graph node (`initialState` may then be symbolic too).
    */
-  apply(x: Tensor, args: GRUCallArgs = {}): Tensor | Tensor[] {
+  apply(x: SymbolicTensor | SymbolicTensor[], args?: GRUCallArgs): SymbolicTensor | SymbolicTensor[];
+  apply(x: Tensor | Tensor[], args?: GRUCallArgs): Tensor | Tensor[];
+  apply(x: Tensor | Tensor[] | SymbolicTensor | SymbolicTensor[], args: GRUCallArgs = {}): Tensor | Tensor[] | SymbolicTensor | SymbolicTensor[] {
     this.assertLive();
-    if (!(x instanceof Tensor)) throw new ValueError(`GRU '${this.name}'.apply expects a Tensor; make one with tensor(array)`);
-    if (!this._built) this.build([...x.shape]);
-    const h0 = Array.isArray(args.initialState) ? this.singleState(args.initialState) : args.initialState ?? null;
-    const mask = args.mask ?? null;
+    if (!(x instanceof Tensor) && !(x instanceof SymbolicTensor) && !Array.isArray(x)) {
+      throw new ValueError(`GRU '${this.name}'.apply expects a Tensor; make one with tensor(array)`);
+    }
+    return super.apply(x as Tensor, args as Record<string, unknown>);
+  }
+
+  forwardNode(inputs: Tensor[], ctx: NodeContext): Tensor[] {
+    this.assertLive();
+    const x = inputs[0];
+    let h0 = inputs[1] ?? null;
+    const explicitState = h0 !== null;
+    const mask = ctx.masks[0] ?? null;
     const [nb, nt] = this.checkInputs(x, h0, mask);
     const h = this.units;
-    const training = args.training ?? false;
+    const training = ctx.training;
     const b = this.backend!;
     this.ensurePacked();
+    if (this.stateful && !h0) {
+      if (this.states && this.statesBatch !== nb) {
+        throw new ValueError(`GRU '${this.name}' is stateful and holds states for batch ${this.statesBatch}, got batch ${nb}; use a fixed batch size or call resetStates()`);
+      }
+      if (this.states) h0 = new Tensor(this.states, [nb, h]);
+    }
 
-    // A training call overwrites what backward() reads, so the previous one is gone from here on;
-    // an inference call uses its own buffers and leaves it intact.
-    if (training) this.pending = null;
-    // Write inputs; allocations happen first, so no view is held across them.
-    const xBuf = this.buf[training ? 'tx' : 'x'].get(x.size);
-    const maskBuf = mask ? this.buf[training ? 'tmask' : 'mask'].get(nb * nt) : null;
+    // A training call overwrites what backward() reads for this node; an inference call uses its
+    // own buffers and leaves every node's training cache intact.
+    const tc = training ? this.trainingCache(ctx.node) : null;
+    if (tc) tc.pending = null;
+    // Allocations first, so no view is held across them.
+    const xBuf = tc ? tc.tx.get(x.size) : this.buf.x.get(x.size);
+    const maskBuf = mask ? (tc ? tc.tmask : this.buf.mask).get(nb * nt) : null;
     const h0Buf = h0 ? this.buf.h0.get(nb * h) : null;
     const yBuf = this.returnSequences ? this.buf.y.get(nb * nt * h) : null;
     const yLastBuf = this.buf.yLast.get(nb * h);
     const hLastBuf = this.buf.hLast.get(nb * h);
+    const useRecDropout = tc !== null && this.recurrentDropout > 0;
+    const recMaskBuf = useRecDropout ? tc!.recMask.get(nb * h) : null;
     let cacheBuf: WasmBuffer | null = null;
-    if (training) {
+    if (tc) {
       const cacheLen = b.exports.gru_cache_len(nb, nt, h);
       if (cacheLen === 0 || cacheLen * 4 > 0x7fffffff) {
         throw new OutOfMemoryError(
           `GRU '${this.name}': training on (batch ${nb}, time ${nt}) with ${h} units needs a cache of ${nb} × ${h} × ${5 * nt + 1} floats, more than wasm32 memory holds; use smaller batches or shorter sequences`,
         );
       }
-      cacheBuf = this.buf.cache.get(cacheLen);
+      cacheBuf = tc.cache.get(cacheLen);
     }
     xBuf.write(x.data);
+    if (tc) {
+      // Keras 3 GRUCell: one input mask per sequence, `inputs * dp_mask` at every step.
+      tc.inputMask = this.dropout > 0 ? dropoutMask(nb * this.inputDim, this.dropout) : null;
+      if (tc.inputMask) scaleSteps(xBuf.f32(), tc.inputMask, nb, nt, this.inputDim);
+      if (recMaskBuf) recMaskBuf.write(dropoutMask(nb * h, this.recurrentDropout));
+    }
     if (h0Buf) h0Buf.write(h0!.data);
     if (maskBuf) {
       const m = maskBuf.view() as Uint8Array;
@@ -259,28 +389,38 @@ export class GRU extends Layer {
         this.recurrentActivation,
       ),
     );
-    if (training) this.pending = { batch: nb, time: nt, hasMask: mask !== null, hasInitialState: h0 !== null };
+    if (tc) tc.pending = { batch: nb, time: nt, hasMask: mask !== null, hasInitialState: h0Buf !== null, explicitState, hasRecMask: recMaskBuf !== null };
     const output = yBuf ? new Tensor(yBuf.toFloat32Array(0, nb * nt * h), [nb, nt, h]) : new Tensor(yLastBuf.toFloat32Array(0, nb * h), [nb, h]);
-    if (!this.returnState) return output;
-    return [output, new Tensor(hLastBuf.toFloat32Array(0, nb * h), [nb, h])];
+    const needState = this.returnState || this.stateful;
+    const state = needState ? new Tensor(hLastBuf.toFloat32Array(0, nb * h), [nb, h]) : null;
+    if (this.stateful) {
+      this.states = state!.data as Float32Array;
+      this.statesBatch = nb;
+    }
+    return this.returnState ? [output, state!] : [output];
   }
 
-  private singleState(states: Tensor[]): Tensor | null {
-    if (states.length === 0) return null;
-    if (states.length !== 1) throw new ValueError(`GRU '${this.name}' has one state, got ${states.length} initial states`);
-    return states[0];
+  maskNode(_inputs: Tensor[], ctx: NodeContext, outputCount: number): (Tensor | null)[] {
+    const out: (Tensor | null)[] = [this.returnSequences ? ctx.masks[0] ?? null : null];
+    while (out.length < outputCount) out.push(null);
+    return out;
   }
 
   /**
-   * Gradients of the last `apply(x, {training: true})`: `dOutput` is dL/d(output) with the
-   * output's shape, `dState` is dL/d(final state) (batch, units) when returnState is used.
-   * Weight gradients are also kept in the layer's gradient buffer: overwritten, or added to
-   * with `{accumulate: true}`.
+   * Gradients of the node's last training forward. Weight gradients ACCUMULATE into the layer's
+   * gradient buffer. Returns [dx, dInitialState (when one was given)].
    */
-  backward(dOutput: Tensor | null, dState: Tensor | null = null, options: { accumulate?: boolean } = {}): GRUGradients {
+  backwardNode(dOutputs: (Tensor | null)[], ctx: NodeContext): (Tensor | null)[] {
+    return this.runBackward(dOutputs, ctx.node, false);
+  }
+
+  private runBackward(dOutputs: (Tensor | null)[], node: number, zeroGradientsFirst: boolean): (Tensor | null)[] {
     this.assertBuilt('backward()');
-    const p = this.pending;
-    if (!p) throw new ValueError(`GRU '${this.name}': backward() needs a preceding apply(x, {training: true}) with the current weights`);
+    const tc = this.caches.get(node);
+    const p = tc?.pending;
+    if (!tc || !p) throw new ValueError(`GRU '${this.name}': backward() needs a preceding apply(x, {training: true}) with the current weights`);
+    const dOutput = dOutputs[0] ?? null;
+    const dState = dOutputs[1] ?? null;
     const { batch: nb, time: nt } = p;
     const h = this.units;
     const d = this.inputDim;
@@ -300,7 +440,7 @@ export class GRU extends Layer {
     if (dStateBuf) dStateBuf.write(dState!.data);
     dxBuf.f32().fill(0, 0, nb * nt * d);
     if (dh0Buf) dh0Buf.f32().fill(0, 0, nb * h);
-    if (!options.accumulate) this.grads!.fill(0);
+    if (zeroGradientsFirst) this.zeroGradients();
     const dyPtr = dyBuf && this.returnSequences ? dyBuf.ptr : 0;
     const dyLastPtr = dyBuf && !this.returnSequences ? dyBuf.ptr : 0;
     b.run(`GRU '${this.name}' backward`, () =>
@@ -313,9 +453,9 @@ export class GRU extends Layer {
         dyPtr,
         dyLastPtr,
         dStateBuf ? dStateBuf.ptr : 0,
-        this.buf.cache.peek()!.ptr,
-        this.buf.tx.peek()!.ptr,
-        p.hasMask ? this.buf.tmask.peek()!.ptr : 0,
+        tc.cache.peek()!.ptr,
+        tc.tx.peek()!.ptr,
+        p.hasMask ? tc.tmask.peek()!.ptr : 0,
         this.weightPtr('params', 'kernel'),
         this.weightPtr('params', 'recurrentKernel'),
         nb,
@@ -327,11 +467,45 @@ export class GRU extends Layer {
         this.recurrentActivation,
       ),
     );
-    return {
-      dInput: new Tensor(dxBuf.toFloat32Array(0, nb * nt * d), [nb, nt, d]),
-      dInitialState: dh0Buf ? new Tensor(dh0Buf.toFloat32Array(0, nb * h), [nb, h]) : null,
-      grads: this.tensorsOf('grads'),
-    };
+    const dx = dxBuf.toFloat32Array(0, nb * nt * d);
+    if (tc.inputMask) scaleSteps(dx, tc.inputMask, nb, nt, d);
+    const out: (Tensor | null)[] = [new Tensor(dx, [nb, nt, d])];
+    // A stateful layer's carried state is not an input: truncated backpropagation, as Keras.
+    if (p.explicitState) out.push(new Tensor(dh0Buf!.toFloat32Array(0, nb * h), [nb, h]));
+    return out;
+  }
+
+  /**
+   * Gradients of the last eager `apply(x, {training: true})`: `dOutput` is dL/d(output) with the
+   * output's shape, `dState` is dL/d(final state) (batch, units) when returnState is used.
+   * Weight gradients are also kept in the layer's gradient buffer: overwritten, or added to
+   * with `{accumulate: true}`.
+   */
+  backward(dOutput: Tensor | null, dState: Tensor | null = null, options: { accumulate?: boolean } = {}): GRUGradients {
+    this.assertBuilt('backward()');
+    const p = this.caches.get(0)?.pending;
+    if (!p) throw new ValueError(`GRU '${this.name}': backward() needs a preceding apply(x, {training: true}) with the current weights`);
+    const [dx, dh0] = this.runBackward([dOutput, dState], 0, !options.accumulate);
+    return { dInput: dx!, dInitialState: dh0 ?? null, grads: this.tensorsOf('grads') };
+  }
+
+  /** Clears the carried state of a stateful layer, or sets it to `states` (batch, units). */
+  resetStates(states?: Tensor | null): void {
+    this.assertLive();
+    if (!this.stateful) throw new ValueError(`GRU '${this.name}' is not stateful; build it with stateful: true to carry states between calls`);
+    if (states) {
+      if (states.rank !== 2 || states.shape[1] !== this.units) throw new ValueError(`GRU '${this.name}': states must be (batch, ${this.units}), got ${fmtShape(states.shape)}`);
+      this.states = Float32Array.from(states.data);
+      this.statesBatch = states.shape[0];
+    } else {
+      this.states = null;
+      this.statesBatch = 0;
+    }
+  }
+
+  /** The carried state of a stateful layer (a copy), or null. */
+  getStates(): Tensor | null {
+    return this.states ? new Tensor(this.states.slice(), [this.statesBatch, this.units]) : null;
   }
 
   /** Output shape for an input shape (batch axis included). */
@@ -356,6 +530,15 @@ export class GRU extends Layer {
       recurrentInitializer: serializeInitializer(this.recurrentInitializer),
       biasInitializer: serializeInitializer(this.biasInitializer),
       seed: this.seed,
+      dropout: this.dropout,
+      recurrentDropout: this.recurrentDropout,
+      stateful: this.stateful,
+      kernelRegularizer: this.regularizers[0]?.toJSON() ?? null,
+      recurrentRegularizer: this.regularizers[1]?.toJSON() ?? null,
+      biasRegularizer: this.regularizers[2]?.toJSON() ?? null,
+      kernelConstraint: this.constraints[0]?.toJSON() ?? null,
+      recurrentConstraint: this.constraints[1]?.toJSON() ?? null,
+      biasConstraint: this.constraints[2]?.toJSON() ?? null,
     };
   }
 
@@ -365,8 +548,25 @@ export class GRU extends Layer {
 
   protected disposeBuffers(): void {
     for (const b of Object.values(this.buf)) b.dispose();
+    for (const c of this.caches.values()) {
+      c.tx.dispose();
+      c.tmask.dispose();
+      c.cache.dispose();
+      c.recMask.dispose();
+    }
+    this.caches.clear();
     this.packed?.dispose();
     this.packed = null;
-    this.pending = null;
+  }
+}
+
+/** x[b, t, :] *= m[b, :] for every step: one dropout mask per sequence. */
+function scaleSteps(x: Float32Array, m: Float32Array, nb: number, nt: number, d: number): void {
+  for (let bi = 0; bi < nb; bi++) {
+    const mo = bi * d;
+    for (let t = 0; t < nt; t++) {
+      const xo = (bi * nt + t) * d;
+      for (let k = 0; k < d; k++) x[xo + k] *= m[mo + k];
+    }
   }
 }
