@@ -29,3 +29,17 @@ export {
   InternalError,
   Status,
 } from './wasm/errors.js';
+export { setSeed } from './random.js';
+export { input, InputLayer } from './layers/Input.js';
+export type { InputArgs } from './layers/Input.js';
+export { LayerWeight } from './layers/Layer.js';
+export type { CallArgs, NodeContext, BackwardContext, WeightSpec } from './layers/Layer.js';
+export { SymbolicTensor } from './models/SymbolicTensor.js';
+export { Model, model } from './models/Model.js';
+export type { ModelArgs } from './models/Model.js';
+export { Sequential, sequential } from './models/Sequential.js';
+export type { SequentialArgs } from './models/Sequential.js';
+export { Trainer } from './training/Trainer.js';
+export type { CompileArgs, FitArgs, EvaluateArgs, PredictArgs, TrainerData, Batch, BatchSource } from './training/Trainer.js';
+export * as regularizers from './regularizers.js';
+export * as constraints from './constraints.js';

@@ -467,6 +467,12 @@ export abstract class Layer {
     return new Tensor(this[buffer]!.f32().slice(s.offset, s.offset + s.size), s.shape);
   }
 
+  /** @internal A fresh view of the whole parameter or gradient buffer (do not keep it across calls). */
+  weightTensorsView(buffer: 'params' | 'grads'): Float32Array {
+    this.assertBuilt('weightTensorsView');
+    return this[buffer]!.f32();
+  }
+
   /** @internal Adds into one weight's gradient. */
   accumulateGradient(index: number, g: Float32Array): void {
     this.assertBuilt('addGradient()');
