@@ -14,7 +14,8 @@ import { ValueError } from '../wasm/errors.js';
 import { Layer, LayerArgs, NodeContext, Shape } from '../layers/Layer.js';
 import { InputLayer } from '../layers/Input.js';
 import { Node, SymbolicTensor } from './SymbolicTensor.js';
-import type { Trainer, CompileArgs, FitArgs, EvaluateArgs, PredictArgs, History, Logs, TrainerData } from '../training/Trainer.js';
+import { Trainer } from '../training/Trainer.js';
+import type { CompileArgs, FitArgs, EvaluateArgs, PredictArgs, History, Logs, TrainerData } from '../training/Trainer.js';
 
 export interface ModelArgs {
   inputs: SymbolicTensor | SymbolicTensor[];
@@ -31,12 +32,6 @@ export interface ForwardRecord {
   outputMasks: (Tensor | null)[];
   /** Activity-regularizer penalty of this run (training only). */
   activityPenalty: number;
-}
-
-/** The trainer factory, registered by `training/Trainer.ts` (keeps this file free of the training code). */
-let makeTrainer: ((model: Model, args: CompileArgs) => Trainer) | null = null;
-export function registerTrainerFactory(f: (model: Model, args: CompileArgs) => Trainer): void {
-  makeTrainer = f;
 }
 
 export class Model extends Layer {
@@ -335,9 +330,9 @@ export class Model extends Layer {
   /** Configures training: optimizer, loss(es), metrics (Keras `compile`). */
   compile(args: CompileArgs): void {
     this.assertLive();
-    if (!makeTrainer) throw new ValueError('training is not available in this build');
     this.trainer?.dispose();
-    this.trainer = makeTrainer(this, args);
+    this.trainer = null;
+    this.trainer = new Trainer(this, args);
   }
 
   protected requireTrainer(what: string): Trainer {

@@ -15,7 +15,7 @@
 import { Tensor, fmtShape } from '../tensor.js';
 import { NonFiniteError, ValueError } from '../wasm/errors.js';
 import type { Layer } from '../layers/Layer.js';
-import { ForwardRecord, Model, gatherRows, registerTrainerFactory, sliceRows, toTensorList } from '../models/Model.js';
+import { ForwardRecord, Model, gatherRows, sliceRows, toTensorList } from '../models/Model.js';
 import { Optimizer, OptimizerIdentifier, ParamSlot, getOptimizer } from './optimizers.js';
 import { LossFunction, LossIdentifier, getLoss } from './losses.js';
 import { Metric, MetricIdentifier, getMetric, Mean } from './metrics.js';
@@ -626,4 +626,3 @@ function checkSampleCounts(xs: Tensor[], ys: Tensor[], sw: Tensor | null): numbe
   return n;
 }
 
-registerTrainerFactory((model, args) => new Trainer(model, args));
