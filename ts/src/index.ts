@@ -29,3 +29,22 @@ export {
   InternalError,
   Status,
 } from './wasm/errors.js';
+export * as callbacks from './training/callbacks.js';
+export * as metrics from './training/metrics.js';
+export {
+  Callback,
+  CallbackList,
+  CustomCallback,
+  History,
+  EarlyStopping,
+  ReduceLROnPlateau,
+  LearningRateScheduler,
+  ModelCheckpoint,
+  TerminateOnNaN,
+  CSVLogger,
+  ProgbarLogger,
+  Progbar,
+} from './training/callbacks.js';
+export type { Logs, TrainingModel, CallbackParams, CustomCallbackArgs, CallbacksArg, EarlyStoppingArgs, ReduceLROnPlateauArgs, ModelCheckpointArgs } from './training/callbacks.js';
+export { getMetric, Mean } from './training/metrics.js';
+export type { Metric, PredictionMetric } from './training/metrics.js';
