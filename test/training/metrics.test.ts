@@ -454,24 +454,31 @@ describe('getMetric: Keras 3 compile_utils.get_metric', () => {
     expect(() => getMetric('accuracy')).toThrow(/needs the model's output shape/);
   });
 
-  it('other names give Keras default names (Keras 3 logs metrics=["mse"] as mean_squared_error)', () => {
-    const names: [string, string][] = [
-      ['mse', 'mean_squared_error'],
-      ['MSE', 'mean_squared_error'],
-      ['meanSquaredError', 'mean_squared_error'],
-      ['mae', 'mean_absolute_error'],
-      ['rmse', 'root_mean_squared_error'],
-      ['auc', 'auc'],
-      ['AUC', 'auc'],
-      ['precision', 'precision'],
-      ['recall', 'recall'],
-      ['f1', 'f1_score'],
-      ['F1Score', 'f1_score'],
-      ['topK', 'top_k_categorical_accuracy'],
-      ['sparse_top_k_categorical_accuracy', 'sparse_top_k_categorical_accuracy'],
-      ['binaryAccuracy', 'binary_accuracy'],
+  it('other names resolve to their metric and are logged as given (Keras 3: metric_obj.name = identifier)', () => {
+    const kinds: [string, Function][] = [
+      ['mse', MeanSquaredError],
+      ['MSE', MeanSquaredError],
+      ['meanSquaredError', MeanSquaredError],
+      ['mean_squared_error', MeanSquaredError],
+      ['mae', MeanAbsoluteError],
+      ['rmse', RootMeanSquaredError],
+      ['auc', AUC],
+      ['AUC', AUC],
+      ['precision', Precision],
+      ['recall', Recall],
+      ['f1', F1Score],
+      ['F1Score', F1Score],
+      ['topK', TopKCategoricalAccuracy],
+      ['sparse_top_k_categorical_accuracy', SparseTopKCategoricalAccuracy],
+      ['binaryAccuracy', BinaryAccuracy],
     ];
-    for (const [id, name] of names) expect(getMetric(id).name, id).toBe(name);
+    for (const [id, kind] of kinds) {
+      const m = getMetric(id);
+      expect(m, id).toBeInstanceOf(kind);
+      expect(m.name, id).toBe(id);
+    }
+    // Class defaults when constructed directly (Keras __init__ name=...).
+    expect([new MeanSquaredError().name, new AUC().name, new F1Score().name]).toEqual(['mean_squared_error', 'auc', 'f1_score']);
     expect(() => getMetric('accuracyy')).toThrow(/unknown metric 'accuracyy'/);
     const mine = new AUC({ name: 'auc_pr', curve: 'PR' });
     expect(getMetric(mine)).toBe(mine);
@@ -479,7 +486,7 @@ describe('getMetric: Keras 3 compile_utils.get_metric', () => {
 
   it('directions for EarlyStopping mode auto (Keras metric._direction)', () => {
     expect(['accuracy', 'acc', 'auc', 'precision', 'recall', 'f1_score', 'top_k_categorical_accuracy'].map(metricDirection)).toEqual(Array(7).fill('up'));
-    expect(['mean_squared_error', 'mean_absolute_error', 'root_mean_squared_error'].map(metricDirection)).toEqual(['down', 'down', 'down']);
+    expect(['mse', 'mean_squared_error', 'mae', 'rmse'].map(metricDirection)).toEqual(['down', 'down', 'down', 'down']);
     expect(metricDirection('my_metric')).toBeUndefined();
   });
 });

@@ -783,54 +783,41 @@ export const meanAbsoluteError = (args?: { name?: string }) => new MeanAbsoluteE
 export const rootMeanSquaredError = (args?: { name?: string }) => new RootMeanSquaredError(args);
 export const mean = (args?: { name?: string }) => new Mean(args);
 
-type Factory = () => PredictionMetric;
+type Factory = (name: string) => PredictionMetric;
 
 /**
- * Names `getMetric` accepts (Keras class names, their snake_case, tfjs camelCase, Keras aliases).
- * Each makes the metric with its Keras default name, which is what gets logged: Keras 3 logs
- * `metrics: ['mse']` as `mean_squared_error`.
+ * Names `getMetric` accepts: Keras class names, their snake_case, Keras' aliases (mse, mae, ...),
+ * tfjs camelCase, and a few short forms (rmse, f1, topK). As in Keras 3 (`metric_obj.name =
+ * identifier`) and tfjs, the metric is logged under the name exactly as given: `metrics: ['mse']`
+ * logs `mse` / `val_mse`.
  */
 const REGISTRY: Record<string, Factory> = {};
 function register(names: string[], f: Factory): void {
   for (const n of names) REGISTRY[n] = f;
 }
-register(['binary_accuracy', 'BinaryAccuracy', 'binaryAccuracy'], () => new BinaryAccuracy());
-register(['categorical_accuracy', 'CategoricalAccuracy', 'categoricalAccuracy'], () => new CategoricalAccuracy());
-register(['sparse_categorical_accuracy', 'SparseCategoricalAccuracy', 'sparseCategoricalAccuracy'], () => new SparseCategoricalAccuracy());
-register(['top_k_categorical_accuracy', 'TopKCategoricalAccuracy', 'topKCategoricalAccuracy', 'topK'], () => new TopKCategoricalAccuracy());
-register(['sparse_top_k_categorical_accuracy', 'SparseTopKCategoricalAccuracy', 'sparseTopKCategoricalAccuracy', 'sparseTopK'], () => new SparseTopKCategoricalAccuracy());
-register(['precision', 'Precision'], () => new Precision());
-register(['recall', 'Recall'], () => new Recall());
-register(['auc', 'AUC'], () => new AUC());
-register(['f1_score', 'F1Score', 'f1Score', 'f1'], () => new F1Score());
-register(['mse', 'MSE', 'mean_squared_error', 'MeanSquaredError', 'meanSquaredError'], () => new MeanSquaredError());
-register(['mae', 'MAE', 'mean_absolute_error', 'MeanAbsoluteError', 'meanAbsoluteError'], () => new MeanAbsoluteError());
-register(['rmse', 'RMSE', 'root_mean_squared_error', 'RootMeanSquaredError', 'rootMeanSquaredError'], () => new RootMeanSquaredError());
+register(['binary_accuracy', 'BinaryAccuracy', 'binaryAccuracy'], (name) => new BinaryAccuracy({ name }));
+register(['categorical_accuracy', 'CategoricalAccuracy', 'categoricalAccuracy'], (name) => new CategoricalAccuracy({ name }));
+register(['sparse_categorical_accuracy', 'SparseCategoricalAccuracy', 'sparseCategoricalAccuracy'], (name) => new SparseCategoricalAccuracy({ name }));
+register(['top_k_categorical_accuracy', 'TopKCategoricalAccuracy', 'topKCategoricalAccuracy', 'topK'], (name) => new TopKCategoricalAccuracy({ name }));
+register(['sparse_top_k_categorical_accuracy', 'SparseTopKCategoricalAccuracy', 'sparseTopKCategoricalAccuracy', 'sparseTopK'], (name) => new SparseTopKCategoricalAccuracy({ name }));
+register(['precision', 'Precision'], (name) => new Precision({ name }));
+register(['recall', 'Recall'], (name) => new Recall({ name }));
+register(['auc', 'AUC'], (name) => new AUC({ name }));
+register(['f1_score', 'F1Score', 'f1Score', 'f1'], (name) => new F1Score({ name }));
+register(['mse', 'MSE', 'mean_squared_error', 'MeanSquaredError', 'meanSquaredError'], (name) => new MeanSquaredError({ name }));
+register(['mae', 'MAE', 'mean_absolute_error', 'MeanAbsoluteError', 'meanAbsoluteError'], (name) => new MeanAbsoluteError({ name }));
+register(['rmse', 'RMSE', 'root_mean_squared_error', 'RootMeanSquaredError', 'rootMeanSquaredError'], (name) => new RootMeanSquaredError({ name }));
 
-/** Keras default names (as logged) and their direction, for callbacks in mode 'auto'. */
-const DIRECTIONS: Record<string, Direction> = {
-  accuracy: 'up',
-  acc: 'up',
-  binary_accuracy: 'up',
-  categorical_accuracy: 'up',
-  sparse_categorical_accuracy: 'up',
-  top_k_categorical_accuracy: 'up',
-  sparse_top_k_categorical_accuracy: 'up',
-  precision: 'up',
-  recall: 'up',
-  auc: 'up',
-  f1_score: 'up',
-  mean_squared_error: 'down',
-  mean_absolute_error: 'down',
-  root_mean_squared_error: 'down',
-};
-
-/** Direction of a metric by its logged name (without `val_`), or undefined if unknown. */
+/**
+ * Direction of a metric by its logged name (without `val_`): any name `getMetric` accepts, or
+ * undefined if unknown. Used by callbacks in mode 'auto' when the model does not list its metrics.
+ */
 export function metricDirection(name: string): Direction | undefined {
-  if (Object.prototype.hasOwnProperty.call(DIRECTIONS, name)) return DIRECTIONS[name];
-  // 'ACC', 'Accuracy': Keras picks the accuracy kind for any casing of these two.
   const lower = name.toLowerCase();
-  return lower === 'accuracy' || lower === 'acc' ? 'up' : undefined;
+  // 'ACC', 'Accuracy': Keras picks an accuracy for any casing of these two.
+  if (lower === 'accuracy' || lower === 'acc') return 'up';
+  const f = Object.prototype.hasOwnProperty.call(REGISTRY, name) ? REGISTRY[name] : undefined;
+  return f ? (f(name).direction ?? undefined) : undefined;
 }
 
 export type ShapeLike = readonly (number | null)[];
@@ -862,10 +849,10 @@ const SPARSE_LOSSES = new Set(['sparse_categorical_crossentropy', 'sparseCategor
 
 /**
  * A metric from its name (Keras 3 `compile_utils.get_metric`). 'accuracy' / 'acc' (any casing) pick
- * binary, sparse categorical or categorical accuracy from the target and output shapes, and keep the
- * name as given; the target shape comes from `targetShape`, else from `loss` (a sparse loss drops
- * the class axis), else it is taken to equal the output shape. Other names get the Keras default
- * name ('mse' -> 'mean_squared_error', 'auc' -> 'auc'). A metric object is returned as is.
+ * binary, sparse categorical or categorical accuracy from the target and output shapes; the target
+ * shape comes from `targetShape`, else from `loss` (a sparse loss drops the class axis), else it is
+ * taken to equal the output shape. Every name is kept as given, so it is the log key ('mse' logs
+ * `mse`, `val_mse`). A metric object is returned as is (logged under its own `name`).
  */
 export function getMetric(identifier: string | PredictionMetric, options: GetMetricOptions = {}): PredictionMetric {
   if (typeof identifier !== 'string') {
@@ -889,5 +876,5 @@ export function getMetric(identifier: string | PredictionMetric, options: GetMet
   if (!f) {
     throw new ValueError(`unknown metric '${identifier}'; expected 'accuracy', 'acc' or one of ${Object.keys(REGISTRY).join(', ')}, or a metric object`);
   }
-  return f();
+  return f(identifier);
 }
