@@ -1222,11 +1222,18 @@ function nonFinite(x: number): string | null {
   return null;
 }
 
-/** Python `f"{x:.{digits}f}"`. */
+/** Python `f"{x:.{digits}f}"`: exact ties round to even (`2.5` -> `2`), where toFixed rounds up. */
 export function pyFixed(x: number, digits: number): string {
   const nf = nonFinite(x);
   if (nf !== null) return nf;
   if (Math.abs(x) >= 1e21) return BigInt(Math.round(x)).toString() + (digits > 0 ? '.' + '0'.repeat(digits) : '');
+  const p = 10 ** digits;
+  const scaled = x * p;
+  if (Math.abs(scaled % 1) === 0.5 && scaled / p === x) {
+    const lo = Math.floor(scaled);
+    const even = lo % 2 === 0 ? lo : lo + 1;
+    return (even / p).toFixed(digits);
+  }
   return x.toFixed(digits);
 }
 
