@@ -43,3 +43,22 @@ export { Trainer } from './training/Trainer.js';
 export type { CompileArgs, FitArgs, EvaluateArgs, PredictArgs, TrainerData, Batch, BatchSource } from './training/Trainer.js';
 export * as regularizers from './regularizers.js';
 export * as constraints from './constraints.js';
+export * as callbacks from './training/callbacks.js';
+export * as metrics from './training/metrics.js';
+export {
+  Callback,
+  CallbackList,
+  CustomCallback,
+  History,
+  EarlyStopping,
+  ReduceLROnPlateau,
+  LearningRateScheduler,
+  ModelCheckpoint,
+  TerminateOnNaN,
+  CSVLogger,
+  ProgbarLogger,
+  Progbar,
+} from './training/callbacks.js';
+export type { Logs, TrainingModel, CallbackParams, CustomCallbackArgs, CallbacksArg, EarlyStoppingArgs, ReduceLROnPlateauArgs, ModelCheckpointArgs } from './training/callbacks.js';
+export { getMetric, Mean } from './training/metrics.js';
+export type { Metric, PredictionMetric } from './training/metrics.js';
