@@ -29,3 +29,9 @@ export {
   InternalError,
   Status,
 } from './wasm/errors.js';
+export * as optimizers from './training/optimizers.js';
+export { Optimizer, SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam, getOptimizer, OPTIMIZER_DEFAULTS } from './training/optimizers.js';
+export type { ParamSlot, OptimizerArgs, OptimizerIdentifier, SGDArgs, RMSpropArgs, AdamArgs, AdagradArgs, AdadeltaArgs, AdamaxArgs, NadamArgs } from './training/optimizers.js';
+export * as schedules from './training/schedules.js';
+export { LearningRateSchedule } from './training/schedules.js';
+export { OptimizerKind } from './wasm/abi.js';
