@@ -13,6 +13,7 @@ use crate::kernels::dense::{self, DenseDims};
 use crate::kernels::gru::{self, GruConfig, GruDims, GruGrads, GruOutputs, GruSeeds};
 use crate::kernels::init::{fill_orthogonal, fill_random, Distribution};
 use crate::kernels::loss::{self, LossKind, Target};
+use crate::kernels::optim::{self, AdadeltaConfig, AdagradConfig, AdamConfig, AdamaxConfig, Clip, NadamConfig, ParamTensor, RmspropConfig, SgdConfig, Update};
 use crate::kernels::{Activation, MR, NR, SIMD};
 use crate::status::{self, check_finite, KResult, Status};
 use std::alloc::{alloc as sys_alloc, dealloc, Layout};
@@ -24,6 +25,52 @@ pub const ABI_VERSION: u32 = 1;
 /// GRU flag bits. Must match `ts/src/wasm/abi.ts` (`GruFlags`).
 pub const GRU_RESET_AFTER: u32 = 1;
 pub const GRU_GO_BACKWARDS: u32 = 2;
+
+/// Optimizer ids of `optimizer_apply`. Must match `ts/src/wasm/abi.ts` (`OptimizerKind`).
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    Sgd = 0,
+    Rmsprop = 1,
+    Adam = 2,
+    AdamW = 3,
+    Adagrad = 4,
+    Adadelta = 5,
+    Adamax = 6,
+    Nadam = 7,
+}
+
+/// Indices into the f64 hyper-parameter array of `optimizer_apply`; booleans are 0 or 1, unset
+/// clip options 0. Each optimizer reads the entries its Keras class has and ignores the others.
+/// Must match `ts/src/wasm/abi.ts` (`Hyper`).
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hyper {
+    LearningRate = 0,
+    WeightDecay = 1,
+    Clipnorm = 2,
+    GlobalClipnorm = 3,
+    Clipvalue = 4,
+    Momentum = 5,
+    Nesterov = 6,
+    Rho = 7,
+    Epsilon = 8,
+    Centered = 9,
+    Beta1 = 10,
+    Beta2 = 11,
+    Amsgrad = 12,
+}
+
+/// Entries of the hyper-parameter array. Must match `ts/src/wasm/abi.ts` (`HYPER_COUNT`).
+pub const HYPER_COUNT: usize = 13;
+
+/// Bit of a tensor record's flags: apply the optimizer's weight decay to this tensor.
+/// Must match `ts/src/wasm/abi.ts` (`ParamFlags`).
+pub const PARAM_WEIGHT_DECAY: u32 = 1;
+
+/// u32 words per tensor record of `optimizer_apply`: params ptr, grads ptr, length, flags.
+/// Must match `ts/src/wasm/abi.ts` (`RECORD_WORDS`).
+pub const RECORD_WORDS: usize = 4;
 
 const ALIGN: usize = 16;
 
@@ -529,6 +576,161 @@ pub unsafe extern "C" fn init_orthogonal(out: usize, rows: usize, cols: usize, g
             return crate::fail!(Status::InvalidArgument, "init_orthogonal: ({}, {}) is too large for a QR at init time", rows, cols);
         }
         fill_orthogonal(o, rows, cols, gain, ((seed_hi as u64) << 32) | seed_lo as u64);
+        Ok(())
+    })())
+}
+
+/// The `Update` and `Clip` of optimizer `kind` from the hyper-parameter array `hp` (HYPER_COUNT).
+fn optimizer_from(kind: i32, hp: &[f64]) -> KResult<(Update, Clip)> {
+    for (i, &v) in hp.iter().enumerate() {
+        if !v.is_finite() {
+            return crate::fail!(Status::NonFinite, "optimizer hyper-parameter {} is {}: every hyper-parameter must be finite (0 for unset options)", i, v);
+        }
+    }
+    let h = |k: Hyper| hp[k as usize];
+    let flag = |k: Hyper| h(k) != 0.0;
+    let (lr, wd) = (h(Hyper::LearningRate), h(Hyper::WeightDecay));
+    let clips = [(h(Hyper::Clipnorm), "clipnorm"), (h(Hyper::GlobalClipnorm), "globalClipnorm"), (h(Hyper::Clipvalue), "clipvalue")];
+    let set: Vec<&str> = clips.iter().filter(|c| c.0 > 0.0).map(|c| c.1).collect();
+    if set.len() > 1 {
+        return crate::fail!(Status::InvalidArgument, "optimizer: only one of clipnorm, globalClipnorm and clipvalue may be set (as in Keras), got {:?}", set);
+    }
+    let clip = if clips[0].0 > 0.0 {
+        Clip::Norm(clips[0].0 as f32)
+    } else if clips[1].0 > 0.0 {
+        Clip::GlobalNorm(clips[1].0 as f32)
+    } else if clips[2].0 > 0.0 {
+        Clip::Value(clips[2].0 as f32)
+    } else {
+        Clip::None
+    };
+    let adam = AdamConfig { learning_rate: lr, beta_1: h(Hyper::Beta1), beta_2: h(Hyper::Beta2), epsilon: h(Hyper::Epsilon), amsgrad: flag(Hyper::Amsgrad), weight_decay: wd };
+    let update = match kind {
+        k if k == OptimizerKind::Sgd as i32 => Update::Sgd(SgdConfig { learning_rate: lr, momentum: h(Hyper::Momentum), nesterov: flag(Hyper::Nesterov), weight_decay: wd }),
+        k if k == OptimizerKind::Rmsprop as i32 => Update::Rmsprop(RmspropConfig {
+            learning_rate: lr,
+            rho: h(Hyper::Rho),
+            momentum: h(Hyper::Momentum),
+            epsilon: h(Hyper::Epsilon),
+            centered: flag(Hyper::Centered),
+            weight_decay: wd,
+        }),
+        k if k == OptimizerKind::Adam as i32 => Update::Adam(adam),
+        k if k == OptimizerKind::AdamW as i32 => Update::AdamW(adam),
+        // Adagrad's initial_accumulator_value is not here: the caller fills the accumulators.
+        k if k == OptimizerKind::Adagrad as i32 => Update::Adagrad(AdagradConfig { learning_rate: lr, initial_accumulator_value: 0.0, epsilon: h(Hyper::Epsilon), weight_decay: wd }),
+        k if k == OptimizerKind::Adadelta as i32 => Update::Adadelta(AdadeltaConfig { learning_rate: lr, rho: h(Hyper::Rho), epsilon: h(Hyper::Epsilon), weight_decay: wd }),
+        k if k == OptimizerKind::Adamax as i32 => Update::Adamax(AdamaxConfig { learning_rate: lr, beta_1: h(Hyper::Beta1), beta_2: h(Hyper::Beta2), epsilon: h(Hyper::Epsilon), weight_decay: wd }),
+        k if k == OptimizerKind::Nadam as i32 => Update::Nadam(NadamConfig { learning_rate: lr, beta_1: h(Hyper::Beta1), beta_2: h(Hyper::Beta2), epsilon: h(Hyper::Epsilon), weight_decay: wd }),
+        _ => return crate::fail!(Status::InvalidArgument, "optimizer_apply: unknown optimizer kind {} (expected 0..=7)", kind),
+    };
+    Ok((update, clip))
+}
+
+/// Floats of `optimizer_apply`'s state for optimizer `kind` with hyper-parameters `hyper`
+/// (HYPER_COUNT f64) over `n` parameters: (number of state regions) · n. 0 on a bad argument
+/// (then `last_error` says why), as for the other size queries.
+#[no_mangle]
+pub unsafe extern "C" fn optimizer_state_len(kind: i32, hyper: usize, n: usize) -> usize {
+    let r = (|| -> KResult<usize> {
+        let mut a = Args::new();
+        let hp = a.input::<f64>("hyper", hyper, HYPER_COUNT)?;
+        let (update, _) = optimizer_from(kind, hp)?;
+        match update.state_regions().len().checked_mul(n) {
+            Some(v) => Ok(v),
+            None => crate::fail!(Status::InvalidArgument, "optimizer_state_len: {} parameters are too many", n),
+        }
+    })();
+    r.unwrap_or(0)
+}
+
+/// One Keras `apply_gradients` step over many parameter tensors (see `optim::apply_gradients`):
+/// clip (clipnorm | globalClipnorm | clipvalue), weight decay on flagged tensors, then the update.
+/// All or nothing: every check (pointers, sizes, overlap, hyper-parameters, finite gradients) runs
+/// before the first write; a non-finite gradient is `NonFinite` with a detail naming the tensor
+/// index and flat element index.
+///
+/// grad_norm: (1) f64 out, the global L2 norm of all gradients before clipping ·
+/// u_product: (1) f64 in/out, Nadam's running product (1.0 before step 1), or 0 for other kinds ·
+/// state: (state_len) f32 in/out, R regions of N floats (N = Σ lengths, region k holds tensor t at
+/// k·N + offset_t), or 0 when state_len is 0 · table: (n_tensors, RECORD_WORDS) u32 records
+/// [params ptr, grads ptr, length in floats, flags (PARAM_WEIGHT_DECAY)]; grads are clipped in place ·
+/// hyper: (HYPER_COUNT) f64, indexed by `Hyper` · step: Keras' iterations + 1 · kind: `OptimizerKind`
+#[no_mangle]
+pub unsafe extern "C" fn optimizer_apply(
+    grad_norm: usize,
+    u_product: usize,
+    state: usize,
+    table: usize,
+    hyper: usize,
+    n_tensors: usize,
+    state_len: usize,
+    step: u32,
+    kind: i32,
+) -> i32 {
+    to_status((|| {
+        if n_tensors == 0 {
+            return crate::fail!(Status::InvalidArgument, "optimizer_apply: n_tensors is 0; pass at least one parameter tensor");
+        }
+        let mut a = Args::new();
+        let words = match n_tensors.checked_mul(RECORD_WORDS) {
+            Some(w) => w,
+            None => return crate::fail!(Status::InvalidArgument, "optimizer_apply: {} tensors are too many", n_tensors),
+        };
+        let records = a.input::<u32>("table", table, words)?;
+        let hp = a.input::<f64>("hyper", hyper, HYPER_COUNT)?;
+        let (update, clip) = optimizer_from(kind, hp)?;
+        let norm_out = a.push::<f64>("gradNorm", grad_norm, 1, true).map(|_| grad_norm as *mut f64)?;
+        let u_out = if u_product == 0 {
+            if let Update::Nadam(_) = update {
+                return crate::fail!(Status::InvalidArgument, "u_product: Nadam needs its running product (an f64 slot holding 1.0 before step 1), got 0");
+            }
+            None
+        } else {
+            a.push::<f64>("uProduct", u_product, 1, true)?;
+            Some(u_product as *mut f64)
+        };
+        let state = if state == 0 && state_len == 0 { &mut [][..] } else { a.output("state", state, state_len)? };
+        // The many tensor buffers are checked here rather than in `Args` (which holds 24): each
+        // must be a live block; then ALL buffers of the call must be pairwise disjoint.
+        let mut spans: Vec<(usize, usize, String)> = a.list[..a.len].iter().map(|x| (x.ptr, x.bytes, x.name.to_string())).collect();
+        let mut tensors: Vec<ParamTensor> = Vec::with_capacity(n_tensors);
+        for t in 0..n_tensors {
+            let rec = &records[t * RECORD_WORDS..(t + 1) * RECORD_WORDS];
+            let (pp, gp, len, flags) = (rec[0] as usize, rec[1] as usize, rec[2] as usize, rec[3]);
+            if flags & !PARAM_WEIGHT_DECAY != 0 {
+                return crate::fail!(Status::InvalidArgument, "table[{}]: unknown flag bits in {:#x}", t, flags);
+            }
+            let bytes = match len.checked_mul(4) {
+                Some(b) => b,
+                None => return crate::fail!(Status::InvalidArgument, "table[{}]: length {} is too large", t, len),
+            };
+            check_block(&format!("tensor {} params", t), pp, bytes, 4)?;
+            check_block(&format!("tensor {} grads", t), gp, bytes, 4)?;
+            spans.push((pp, bytes, format!("tensor {} params", t)));
+            spans.push((gp, bytes, format!("tensor {} grads", t)));
+            tensors.push(ParamTensor {
+                params: std::slice::from_raw_parts_mut(pp as *mut f32, len),
+                grads: std::slice::from_raw_parts_mut(gp as *mut f32, len),
+                weight_decay: flags & PARAM_WEIGHT_DECAY != 0,
+            });
+        }
+        spans.retain(|s| s.1 > 0);
+        spans.sort_by_key(|s| s.0);
+        for w in spans.windows(2) {
+            if w[0].0 + w[0].1 > w[1].0 {
+                return crate::fail!(Status::InvalidArgument, "{} and {} overlap in memory: every buffer of optimizer_apply must be separate", w[0].2, w[1].2);
+            }
+        }
+        let mut u = match u_out {
+            Some(p) => *p,
+            None => 1.0,
+        };
+        let norm = optim::apply_gradients(&mut tensors, state, &mut u, &update, clip, step as u64)?;
+        *norm_out = norm;
+        if let Some(p) = u_out {
+            *p = u;
+        }
         Ok(())
     })())
 }

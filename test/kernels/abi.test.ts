@@ -14,7 +14,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadBackend, simdSupported as loaderSimdSupported, WASM_FILES } from '../../ts/src/wasm/loader.ts';
 import type { Backend, WasmBuffer } from '../../ts/src/wasm/memory.ts';
 import { usable } from '../util/backends.ts';
-import { Activation, Distribution, GruFlags, LossKind } from '../../ts/src/wasm/abi.ts';
+import { Activation, Distribution, GruFlags, HYPER_COUNT, Hyper, LossKind, OptimizerKind, ParamFlags, RECORD_WORDS } from '../../ts/src/wasm/abi.ts';
 import {
   ABI_VERSION,
   DisposedError,
@@ -114,6 +114,83 @@ describe('constants: the Rust and TS definitions agree (read from the sources)',
     for (const k of BUILDS) {
       expect(backends[k].exports.gemm_block(0)).toBe(4);
       expect(backends[k].exports.gemm_block(1)).toBe(8);
+    }
+  });
+
+  it('OptimizerKind, Hyper, HYPER_COUNT, ParamFlags, RECORD_WORDS (abi.rs) == abi.ts', () => {
+    const text = src('crate/src/abi.rs');
+    const kinds = rustEnum(text, 'OptimizerKind');
+    expect(Object.keys(kinds).length).toBe(8);
+    expect(tsEnum(OptimizerKind as unknown as Record<string, number>)).toEqual(kinds);
+    const hyper = rustEnum(text, 'Hyper');
+    expect(tsEnum(Hyper as unknown as Record<string, number>)).toEqual(hyper);
+    const konst = (name: string): number => Number(new RegExp(`pub const ${name}: \\w+ = (\\d+);`).exec(text)![1]);
+    expect(HYPER_COUNT).toBe(konst('HYPER_COUNT'));
+    expect(Object.keys(hyper).length).toBe(HYPER_COUNT);
+    expect(Object.values(hyper).sort((a, b) => a - b)).toEqual(Array.from({ length: HYPER_COUNT }, (_, i) => i));
+    expect(ParamFlags).toEqual({ WeightDecay: konst('PARAM_WEIGHT_DECAY') });
+    expect(RECORD_WORDS).toBe(konst('RECORD_WORDS'));
+  });
+
+  it('optimizer ids and hyper-parameter indices mean what they say (optimizer_apply, both builds)', () => {
+    // SGD with momentum 0.5, lr 0.1 on p = 1, g = 1, two steps: m = −0.1, p = 0.9; m = −0.15, p = 0.75.
+    // A momentum read from another index, or another kind, gives other numbers.
+    for (const k of BUILDS) {
+      const b = backends[k];
+      const e = b.exports;
+      const run = (kind: OptimizerKind, set: Partial<Record<Hyper, number>>, steps: number, init = 0): { p: number; norm: number; state: number[] } => {
+        const p = b.fromArray(new Float32Array([1]));
+        const g = b.fromArray(new Float32Array([1]));
+        const f64 = b.alloc(2 * (HYPER_COUNT + 2));
+        const hv = new Float64Array(b.memory.buffer, f64.ptr, HYPER_COUNT + 2);
+        hv.fill(0);
+        for (const [i, v] of Object.entries(set)) hv[Number(i)] = v as number;
+        hv[HYPER_COUNT + 1] = 1;
+        const len = e.optimizer_state_len(kind, f64.ptr, 1);
+        const st = b.alloc(Math.max(1, len));
+        st.fill(init);
+        const table = b.alloc(RECORD_WORDS, 'int32');
+        new Uint32Array(b.memory.buffer, table.ptr, RECORD_WORDS).set([p.ptr, g.ptr, 1, ParamFlags.WeightDecay]);
+        for (let t = 1; t <= steps; t++) {
+          b.run('optimizer_apply', () => e.optimizer_apply(f64.ptr + 8 * HYPER_COUNT, kind === OptimizerKind.Nadam ? f64.ptr + 8 * (HYPER_COUNT + 1) : 0, len ? st.ptr : 0, table.ptr, f64.ptr, 1, len, t, kind));
+        }
+        const out = { p: p.f32()[0], norm: new Float64Array(b.memory.buffer, f64.ptr, HYPER_COUNT + 2)[HYPER_COUNT], state: Array.from(st.f32().slice(0, len)) };
+        [p, g, f64, st, table].forEach((x) => x.dispose());
+        return out;
+      };
+      const sgd = run(OptimizerKind.Sgd, { [Hyper.LearningRate]: 0.1, [Hyper.Momentum]: 0.5 }, 2);
+      expect(sgd.p).toBeCloseTo(0.75, 6);
+      expect(sgd.state).toEqual([Math.fround(-0.15)]);
+      expect(sgd.norm).toBe(1);
+      // Nesterov: p += m·μ − lr·g: 1 + (−0.05 − 0.1) = 0.85.
+      expect(run(OptimizerKind.Sgd, { [Hyper.LearningRate]: 0.1, [Hyper.Momentum]: 0.5, [Hyper.Nesterov]: 1 }, 1).p).toBeCloseTo(0.85, 6);
+      // Weight decay: p − p·wd·lr − lr·g = 1 − 0.05 − 0.1.
+      expect(run(OptimizerKind.Sgd, { [Hyper.LearningRate]: 0.1, [Hyper.WeightDecay]: 0.5 }, 1).p).toBeCloseTo(0.85, 6);
+      // Clips: value 0.25 → g = 0.25; norm / global norm 0.5 → g = 0.5.
+      expect(run(OptimizerKind.Sgd, { [Hyper.LearningRate]: 1, [Hyper.Clipvalue]: 0.25 }, 1).p).toBeCloseTo(0.75, 6);
+      expect(run(OptimizerKind.Sgd, { [Hyper.LearningRate]: 1, [Hyper.Clipnorm]: 0.5 }, 1).p).toBeCloseTo(0.5, 6);
+      expect(run(OptimizerKind.Sgd, { [Hyper.LearningRate]: 1, [Hyper.GlobalClipnorm]: 0.5 }, 1).p).toBeCloseTo(0.5, 6);
+      // RMSprop, rho 0.5, eps 0: v = 0.5, p = 1 − 0.1/√0.5; centered: a = 0.5, d = 0.25 → 1 − 0.1/0.5.
+      expect(run(OptimizerKind.Rmsprop, { [Hyper.LearningRate]: 0.1, [Hyper.Rho]: 0.5 }, 1).p).toBeCloseTo(1 - 0.1 / Math.sqrt(0.5), 6);
+      expect(run(OptimizerKind.Rmsprop, { [Hyper.LearningRate]: 0.1, [Hyper.Rho]: 0.5, [Hyper.Centered]: 1 }, 1).p).toBeCloseTo(0.8, 6);
+      // Adam / AdamW / Adamax first step with g = 1 moves by lr (eps 0); AdamW also decays.
+      const adamHp = { [Hyper.LearningRate]: 0.1, [Hyper.Beta1]: 0.9, [Hyper.Beta2]: 0.999 };
+      expect(run(OptimizerKind.Adam, adamHp, 1).p).toBeCloseTo(0.9, 6);
+      expect(run(OptimizerKind.Adam, { ...adamHp, [Hyper.Amsgrad]: 1 }, 1).state.length).toBe(3);
+      expect(run(OptimizerKind.AdamW, { ...adamHp, [Hyper.WeightDecay]: 0.5 }, 1).p).toBeCloseTo(0.85, 6);
+      expect(run(OptimizerKind.Adamax, adamHp, 1).p).toBeCloseTo(0.9, 6);
+      // Nadam's m̂ has two terms: u₂·m/(1 − u₁u₂) + (1 − u₁)·g/(1 − u₁), u_t = 0.9(1 − 0.5·0.96ᵗ), m = 0.1.
+      const [u1, u2] = [0.9 * (1 - 0.5 * 0.96), 0.9 * (1 - 0.5 * 0.96 ** 2)];
+      expect(run(OptimizerKind.Nadam, adamHp, 1).p).toBeCloseTo(1 - 0.1 * ((u2 * 0.1) / (1 - u1 * u2) + 1), 6);
+      // Adagrad: acc = 0.1 + 1 (accumulators filled by the caller), p = 1 − 0.1/√1.1.
+      expect(run(OptimizerKind.Adagrad, { [Hyper.LearningRate]: 0.1 }, 1, 0.1).p).toBeCloseTo(1 - 0.1 / Math.sqrt(1.1), 6);
+      // Adadelta, rho 0.5, eps 1e-6: Δ = −√1e-6/√0.5 · 1.
+      expect(run(OptimizerKind.Adadelta, { [Hyper.LearningRate]: 1, [Hyper.Rho]: 0.5, [Hyper.Epsilon]: 1e-6 }, 1).p).toBeCloseTo(1 - 1e-3 / Math.sqrt(0.5 + 1e-6), 6);
+      // Two clip options, an unknown kind, a non-finite hyper-parameter: refused, naming them.
+      expect(() => run(OptimizerKind.Sgd, { [Hyper.Clipnorm]: 1, [Hyper.Clipvalue]: 1 }, 1)).toThrow(/only one of clipnorm, globalClipnorm and clipvalue/);
+      expect(() => run(8 as OptimizerKind, {}, 1)).toThrow(/unknown optimizer kind 8/);
+      expect(() => run(OptimizerKind.Sgd, { [Hyper.LearningRate]: NaN }, 1)).toThrow(/hyper-parameter 0 is NaN/);
+      expect(() => run(OptimizerKind.Sgd, { [Hyper.LearningRate]: 0.1 }, 0)).not.toThrow();
     }
   });
 

@@ -62,3 +62,9 @@ export {
 export type { Logs, TrainingModel, CallbackParams, CustomCallbackArgs, CallbacksArg, EarlyStoppingArgs, ReduceLROnPlateauArgs, ModelCheckpointArgs } from './training/callbacks.js';
 export { getMetric, Mean } from './training/metrics.js';
 export type { Metric, PredictionMetric } from './training/metrics.js';
+export * as optimizers from './training/optimizers.js';
+export { Optimizer, SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Adamax, Nadam, getOptimizer, OPTIMIZER_DEFAULTS } from './training/optimizers.js';
+export type { ParamSlot, OptimizerArgs, OptimizerIdentifier, SGDArgs, RMSpropArgs, AdamArgs, AdagradArgs, AdadeltaArgs, AdamaxArgs, NadamArgs } from './training/optimizers.js';
+export * as schedules from './training/schedules.js';
+export { LearningRateSchedule } from './training/schedules.js';
+export { OptimizerKind } from './wasm/abi.js';

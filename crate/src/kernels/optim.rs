@@ -157,18 +157,29 @@ pub fn global_norm(grads: &[f32]) -> f64 {
 /// `grads` (N), in place. Returns n (for logging). `clipnorm ≤ 0` (or NaN) is a no-op, as in Keras.
 pub fn clip_by_global_norm(grads: &mut [f32], clipnorm: f32) -> f64 {
     let n = global_norm(grads);
-    if clipnorm.is_nan() || clipnorm <= 0.0 {
-        return n;
-    }
-    let c = clipnorm as f64;
-    // Keras adds (n − n) to make the scale NaN for a non-finite n; said directly here.
-    let scale = if n.is_finite() { (c * (1.0 / n).min(1.0 / c)) as f32 } else { f32::NAN };
+    let scale = global_clip_scale(n, clipnorm);
     if scale != 1.0 {
         for g in grads.iter_mut() {
             *g *= scale;
         }
     }
     n
+}
+
+/// The factor `clip_by_global_norm` multiplies every gradient by, for global norm `n`:
+/// `clipnorm · min(1/n, 1/clipnorm)` rounded to f32, NaN for a non-finite n, exactly 1 below the
+/// threshold or when `clipnorm ≤ 0` (or NaN: no clipping, as in Keras).
+pub fn global_clip_scale(n: f64, clipnorm: f32) -> f32 {
+    if clipnorm.is_nan() || clipnorm <= 0.0 {
+        return 1.0;
+    }
+    let c = clipnorm as f64;
+    // Keras adds (n − n) to make the scale NaN for a non-finite n; said directly here.
+    if n.is_finite() {
+        (c * (1.0 / n).min(1.0 / c)) as f32
+    } else {
+        f32::NAN
+    }
 }
 
 /// Keras' generic weight decay on its own (`base_optimizer._apply_weight_decay`):
@@ -650,4 +661,241 @@ pub fn nadam_update(params: &mut [f32], m: &mut [f32], v: &mut [f32], u_product:
         params[i] = decay(params[i], wd, lr) - m_hat * lr / (v_hat.sqrt() + eps);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// One Keras `apply_gradients` over many tensors
+// ---------------------------------------------------------------------------------------------
+
+/// The update `apply_gradients` runs, with its hyper-parameters. The `weight_decay` inside is the
+/// optimizer's; tensors whose `weight_decay` flag is off are updated with 0 instead.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Update {
+    Sgd(SgdConfig),
+    Rmsprop(RmspropConfig),
+    Adam(AdamConfig),
+    /// Adam with a required `weight_decay > 0` (Keras `AdamW`).
+    AdamW(AdamConfig),
+    Adagrad(AdagradConfig),
+    Adadelta(AdadeltaConfig),
+    Adamax(AdamaxConfig),
+    Nadam(NadamConfig),
+}
+
+impl Update {
+    /// The state regions this update keeps, in layout order, named after Keras' slot variables.
+    /// Optional buffers are present only when the config needs them (as Keras' `build` does).
+    pub fn state_regions(&self) -> &'static [&'static str] {
+        match self {
+            Update::Sgd(c) if c.momentum != 0.0 => &["momentums"],
+            Update::Sgd(_) => &[],
+            Update::Rmsprop(c) => match (c.momentum > 0.0, c.centered) {
+                (false, false) => &["velocities"],
+                (true, false) => &["velocities", "momentums"],
+                (false, true) => &["velocities", "average_gradients"],
+                (true, true) => &["velocities", "momentums", "average_gradients"],
+            },
+            Update::Adam(c) | Update::AdamW(c) if c.amsgrad => &["momentums", "velocities", "velocity_hats"],
+            Update::Adam(_) | Update::AdamW(_) => &["momentums", "velocities"],
+            Update::Adagrad(_) => &["accumulators"],
+            Update::Adadelta(_) => &["accumulated_grads", "accumulated_delta_vars"],
+            Update::Adamax(_) => &["m", "u"],
+            Update::Nadam(_) => &["momentums", "velocities"],
+        }
+    }
+
+    /// The optimizer's weight decay (0 = none).
+    pub fn weight_decay(&self) -> f64 {
+        match self {
+            Update::Sgd(c) => c.weight_decay,
+            Update::Rmsprop(c) => c.weight_decay,
+            Update::Adam(c) | Update::AdamW(c) => c.weight_decay,
+            Update::Adagrad(c) => c.weight_decay,
+            Update::Adadelta(c) => c.weight_decay,
+            Update::Adamax(c) => c.weight_decay,
+            Update::Nadam(c) => c.weight_decay,
+        }
+    }
+}
+
+/// Keras' gradient clipping option; Keras allows at most one of the three.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clip {
+    None,
+    /// `clipnorm`: each tensor to L2 norm ≤ c (`clip_by_norm`).
+    Norm(f32),
+    /// `global_clipnorm`: all tensors together to global L2 norm ≤ c (`clip_by_global_norm`).
+    GlobalNorm(f32),
+    /// `clipvalue`: every element into [−c, c] (`clip_by_value`).
+    Value(f32),
+}
+
+/// One parameter tensor of `apply_gradients`.
+pub struct ParamTensor<'a> {
+    /// (len) updated in place.
+    pub params: &'a mut [f32],
+    /// (len) its gradient; clipped IN PLACE (a training loop zeroes it before the next backward).
+    pub grads: &'a mut [f32],
+    /// Whether the optimizer's weight decay applies (Keras: not in `exclude_from_weight_decay`).
+    pub weight_decay: bool,
+}
+
+/// Squared L2 norm of `g` added to `acc`, in f64, in element order: called tensor after tensor it
+/// sums in the same order as `global_norm` over the concatenated buffer, so the two agree bitwise.
+fn add_squares(acc: f64, g: &[f32]) -> f64 {
+    let mut s = acc;
+    for &v in g {
+        s += (v as f64) * (v as f64);
+    }
+    s
+}
+
+/// The `len`-float window at `off` of each of the first three regions of `state`, laid out
+/// region by region with `total` floats per region (regions past the end are `None`).
+fn regions_at(state: &mut [f32], total: usize, off: usize, len: usize) -> [Option<&mut [f32]>; 3] {
+    let mut out: [Option<&mut [f32]>; 3] = [None, None, None];
+    if total > 0 {
+        for (k, region) in state.chunks_mut(total).take(3).enumerate() {
+            out[k] = Some(&mut region[off..off + len]);
+        }
+    }
+    out
+}
+
+/// A region the layout guarantees (checked in `apply_gradients` before any write).
+fn region(r: Option<&mut [f32]>) -> KResult<&mut [f32]> {
+    match r {
+        Some(r) => Ok(r),
+        None => crate::fail!(Status::InvalidArgument, "internal: a state region is missing although the state length was checked"),
+    }
+}
+
+/// One Keras 3 `apply_gradients` step over many tensors (`base_optimizer.py`,
+/// `_backend_apply_gradients`), all or nothing:
+/// ```text
+/// check:  lengths, state layout, step ≥ 1, every gradient finite        (nothing written yet)
+/// n = √(Σ over all tensors of Σ g²)                                        (returned, for logging)
+/// clip:   Clip::Norm per tensor | Clip::GlobalNorm with n | Clip::Value    (grads, in place)
+/// update: per tensor, the `Update`'s kernel above with its slice of every state region, and
+///         weight decay `p −= p · wd · lr` only where the tensor's `weight_decay` flag is set
+/// ```
+///
+/// `tensors`: each with params and grads of the same length (lengths may differ between tensors;
+/// 0 is allowed). `state` (R · N): R = `update.state_regions().len()` regions of N = Σ len floats,
+/// region k holding tensor t's slots at `k·N + offset_t` with offset_t = Σ_{s<t} len_s; zeroed
+/// before the first step, except Adagrad's accumulators (`initial_accumulator_value`).
+/// `u_product`: Nadam's running product (start at 1.0), advanced once per step; unused otherwise.
+/// `step`: 1-based (Keras' `iterations + 1`). Returns the global gradient norm n before clipping.
+///
+/// Errors (nothing is written, `u_product` included): a tensor's grads and params lengths differ
+/// or `state` is not R · N floats → `ShapeMismatch`; step 0 or AdamW without weight decay →
+/// `InvalidArgument`; a NaN or ±inf gradient → `NonFinite`, whose detail names the tensor index and
+/// flat element index ("gradient of tensor 2 … at flat index 17") so callers can name the weight.
+pub fn apply_gradients(tensors: &mut [ParamTensor], state: &mut [f32], u_product: &mut f64, update: &Update, clip: Clip, step: u64) -> KResult<f64> {
+    let names = update.state_regions();
+    let mut total = 0usize;
+    for (t, x) in tensors.iter().enumerate() {
+        if x.grads.len() != x.params.len() {
+            return crate::fail!(Status::ShapeMismatch, "tensors[{}]: grads has {} floats but params has {}: they must have the same length", t, x.grads.len(), x.params.len());
+        }
+        total = match total.checked_add(x.params.len()) {
+            Some(v) => v,
+            None => return crate::fail!(Status::InvalidArgument, "tensors: the total parameter count overflows"),
+        };
+    }
+    let want = names.len().checked_mul(total);
+    if want != Some(state.len()) {
+        return crate::fail!(
+            Status::ShapeMismatch,
+            "state: expected {} regions {:?} of {} floats (one per parameter of all tensors) = {} floats, got {}",
+            names.len(),
+            names,
+            total,
+            names.len().saturating_mul(total),
+            state.len()
+        );
+    }
+    check_step(step)?;
+    if let Update::AdamW(c) = update {
+        if c.weight_decay.is_nan() || c.weight_decay <= 0.0 {
+            return crate::fail!(Status::InvalidArgument, "AdamW needs weight_decay > 0 (Keras default 0.004), got {}; use Adam for none", c.weight_decay);
+        }
+    }
+    // One pass: the global norm, and finiteness. Squares of f32 values cannot overflow f64, so the
+    // running sum turns non-finite exactly at the first tensor holding a NaN or an infinity.
+    let mut sum = 0.0f64;
+    for (t, x) in tensors.iter().enumerate() {
+        let next = add_squares(sum, x.grads);
+        if !next.is_finite() {
+            let (i, v) = x.grads.iter().enumerate().find(|(_, v)| !v.is_finite()).map(|(i, v)| (i, *v)).unwrap_or((0, f32::NAN));
+            return crate::fail!(
+                Status::NonFinite,
+                "gradient of tensor {} has a non-finite value ({}) at flat index {}: nothing was updated; check the data, lower the learning rate, or clip gradients",
+                t,
+                v,
+                i
+            );
+        }
+        sum = next;
+    }
+    let norm = sum.sqrt();
+
+    match clip {
+        Clip::None => {}
+        Clip::Norm(c) => {
+            for x in tensors.iter_mut() {
+                let n = x.grads.len();
+                clip_by_norm(x.grads, &[(0, n)], c)?;
+            }
+        }
+        Clip::GlobalNorm(c) => {
+            let scale = global_clip_scale(norm, c);
+            if scale != 1.0 {
+                for x in tensors.iter_mut() {
+                    x.grads.iter_mut().for_each(|g| *g *= scale);
+                }
+            }
+        }
+        Clip::Value(c) => {
+            for x in tensors.iter_mut() {
+                clip_by_value(x.grads, c);
+            }
+        }
+    }
+
+    // The checks above cover every check of the kernels below (lengths, present regions, step,
+    // finite gradients: clipping keeps finite values finite), so none fails after a first write.
+    let incoming = *u_product;
+    let mut advanced = incoming;
+    let mut off = 0usize;
+    for x in tensors.iter_mut() {
+        let len = x.params.len();
+        let wd = if x.weight_decay { update.weight_decay() } else { 0.0 };
+        let [r0, r1, r2] = regions_at(state, total, off, len);
+        let (p, g) = (&mut *x.params, &*x.grads);
+        match *update {
+            Update::Sgd(c) => sgd_update(p, r0, g, &SgdConfig { weight_decay: wd, ..c })?,
+            Update::Rmsprop(c) => {
+                let mut rest = [r1, r2].into_iter().flatten();
+                let mom = if c.momentum > 0.0 { rest.next() } else { None };
+                let avg = if c.centered { rest.next() } else { None };
+                rmsprop_update(p, region(r0)?, mom, avg, g, &RmspropConfig { weight_decay: wd, ..c })?
+            }
+            // AdamW is Adam with the decay; `adam_update` because a tensor left out of weight
+            // decay runs with 0, which `adamw_update` refuses (the AdamW check is done above).
+            Update::Adam(c) | Update::AdamW(c) => adam_update(p, region(r0)?, region(r1)?, r2, g, &AdamConfig { weight_decay: wd, ..c }, step)?,
+            Update::Adagrad(c) => adagrad_update(p, region(r0)?, g, &AdagradConfig { weight_decay: wd, ..c })?,
+            Update::Adadelta(c) => adadelta_update(p, region(r0)?, region(r1)?, g, &AdadeltaConfig { weight_decay: wd, ..c })?,
+            Update::Adamax(c) => adamax_update(p, region(r0)?, region(r1)?, g, &AdamaxConfig { weight_decay: wd, ..c }, step)?,
+            Update::Nadam(c) => {
+                // Each tensor starts from the same incoming product (see `nadam_update`).
+                let mut u = incoming;
+                nadam_update(p, region(r0)?, region(r1)?, &mut u, g, &NadamConfig { weight_decay: wd, ..c }, step)?;
+                advanced = u;
+            }
+        }
+        off += len;
+    }
+    *u_product = advanced;
+    Ok(norm)
 }

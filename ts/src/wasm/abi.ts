@@ -46,6 +46,47 @@ export enum Distribution {
   TruncatedNormal = 2,
 }
 
+/** Optimizer ids of `optimizer_apply`. Must match `crate/src/abi.rs` (`OptimizerKind`). */
+export enum OptimizerKind {
+  Sgd = 0,
+  Rmsprop = 1,
+  Adam = 2,
+  AdamW = 3,
+  Adagrad = 4,
+  Adadelta = 5,
+  Adamax = 6,
+  Nadam = 7,
+}
+
+/**
+ * Indices into the f64 hyper-parameter array of `optimizer_apply` (booleans 0/1, unset clip
+ * options 0). Must match `crate/src/abi.rs` (`Hyper`).
+ */
+export enum Hyper {
+  LearningRate = 0,
+  WeightDecay = 1,
+  Clipnorm = 2,
+  GlobalClipnorm = 3,
+  Clipvalue = 4,
+  Momentum = 5,
+  Nesterov = 6,
+  Rho = 7,
+  Epsilon = 8,
+  Centered = 9,
+  Beta1 = 10,
+  Beta2 = 11,
+  Amsgrad = 12,
+}
+
+/** Entries of the hyper-parameter array. Must match `crate/src/abi.rs` (`HYPER_COUNT`). */
+export const HYPER_COUNT = 13;
+
+/** Flag bits of an `optimizer_apply` tensor record. Must match `crate/src/abi.rs` (`PARAM_WEIGHT_DECAY`). */
+export const ParamFlags = { WeightDecay: 1 } as const;
+
+/** u32 words per tensor record: params ptr, grads ptr, length, flags. Must match `crate/src/abi.rs` (`RECORD_WORDS`). */
+export const RECORD_WORDS = 4;
+
 type Ptr = number;
 type Status = number;
 
@@ -169,12 +210,29 @@ export interface WasmExports {
     seedLo: number,
     seedHi: number,
   ): Status;
+  /** (kind, hyper, n) → floats of optimizer_apply's state over n parameters; 0 on a bad argument. */
+  optimizer_state_len(
+    kind: number, // OptimizerKind
+    hyper: Ptr, // (HYPER_COUNT) f64, indexed by Hyper
+    n: number, // parameters over all tensors
+  ): number;
+  optimizer_apply(
+    gradNorm: Ptr, // out: (1) f64, global L2 norm of all gradients before clipping
+    uProduct: Ptr, // in/out: (1) f64 Nadam running product (1.0 before step 1), or 0 for other kinds
+    state: Ptr, // in/out: (stateLen) f32, R regions × N params, or 0 when stateLen is 0
+    table: Ptr, // (nTensors, RECORD_WORDS) u32: params ptr, grads ptr (clipped in place), length, ParamFlags
+    hyper: Ptr, // (HYPER_COUNT) f64, indexed by Hyper
+    nTensors: number,
+    stateLen: number, // floats of state, from optimizer_state_len
+    step: number, // 1-based: Keras iterations + 1
+    kind: number, // OptimizerKind
+  ): Status;
 }
 
 const REQUIRED: (keyof WasmExports)[] = [
   'memory', 'abi_version', 'simd_enabled', 'gemm_block', 'last_error_ptr', 'last_error_len', 'alloc', 'free',
   'allocated_bytes', 'gru_packed_len', 'gru_cache_len', 'gru_pack', 'gru_forward', 'gru_backward', 'dense_forward',
-  'dense_backward', 'loss_forward_backward', 'init_random', 'init_orthogonal',
+  'dense_backward', 'loss_forward_backward', 'init_random', 'init_orthogonal', 'optimizer_state_len', 'optimizer_apply',
 ];
 
 /** Checks that an instance has every export and the right ABI version. */
