@@ -249,6 +249,7 @@ export class GRU extends Layer {
         xBuf.ptr,
         h0Buf ? h0Buf.ptr : 0,
         maskBuf ? maskBuf.ptr : 0,
+        0, // recMask: no recurrent dropout
         this.packed!.ptr,
         nb,
         nt,
@@ -316,6 +317,7 @@ export class GRU extends Layer {
         this.buf.cache.peek()!.ptr,
         this.buf.tx.peek()!.ptr,
         p.hasMask ? this.buf.tmask.peek()!.ptr : 0,
+        0, // recMask: no recurrent dropout
         this.weightPtr('params', 'kernel'),
         this.weightPtr('params', 'recurrentKernel'),
         nb,
