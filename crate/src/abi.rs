@@ -20,7 +20,8 @@ use std::alloc::{alloc as sys_alloc, dealloc, Layout};
 use std::collections::BTreeMap;
 
 /// Bumped whenever an export's signature or meaning changes. Must match `ts/src/wasm/abi.ts`.
-pub const ABI_VERSION: u32 = 1;
+/// 2: `gru_forward` / `gru_backward` take `rec_mask` (recurrent dropout) after `mask`.
+pub const ABI_VERSION: u32 = 2;
 
 /// GRU flag bits. Must match `ts/src/wasm/abi.ts` (`GruFlags`).
 pub const GRU_RESET_AFTER: u32 = 1;
@@ -298,6 +299,18 @@ fn cache_count(d: &GruDims) -> KResult<usize> {
     count("training cache (B, H, 5T + 1)", &[d.batch, d.units, steps]).map(|_| gru::cache_len(d))
 }
 
+/// Checks the optional recurrent dropout masks: 0, or (3, B, H) finite floats.
+///
+/// # Safety
+/// As `Args::opt_input`: the checked block must stay live and unwritten while the slice is used.
+unsafe fn rec_mask_input<'a>(a: &mut Args, ptr: usize, d: &GruDims) -> KResult<Option<&'a [f32]>> {
+    let m = a.opt_input::<f32>("recurrentDropoutMask", ptr, count("recurrent dropout masks (3, B, H)", &[3, d.batch, d.units])?)?;
+    if let Some(m) = m {
+        check_finite("recurrentDropoutMask", m)?;
+    }
+    Ok(m)
+}
+
 /// `gru::packed_len` with overflow checked (bounded by (D + H + 2)·(3H + NR)).
 fn packed_count(input: usize, units: usize, reset_after: bool) -> KResult<usize> {
     let rows = input.checked_add(units).and_then(|v| v.checked_add(2)).unwrap_or(usize::MAX);
@@ -358,7 +371,11 @@ pub unsafe extern "C" fn gru_pack(packed: usize, kernel: usize, recurrent: usize
 ///
 /// y: (B, T, H) out or 0 · y_last: (B, H) out · h_last: (B, H) out ·
 /// cache: (gru_cache_len) out when training, else 0 · x: (B, T, D) · h0: (B, H) or 0 ·
-/// mask: (B, T) u8, nonzero = valid, or 0 · packed: from gru_pack with the same D, H, flags
+/// mask: (B, T) u8, nonzero = valid, or 0 ·
+/// rec_mask: (3, B, H) f32 recurrent dropout masks [m_z; m_r; m_h], already scaled (0 or
+/// 1/(1 − rate)), drawn once per sequence; gate k's recurrent matmul reads h_prev ⊙ m_k, the
+/// update blend the un-dropped h_prev (Keras 3.8+ `GRUCell`); or 0 = no recurrent dropout ·
+/// packed: from gru_pack with the same D, H, flags
 #[no_mangle]
 pub unsafe extern "C" fn gru_forward(
     y: usize,
@@ -368,6 +385,7 @@ pub unsafe extern "C" fn gru_forward(
     x: usize,
     h0: usize,
     mask: usize,
+    rec_mask: usize,
     packed: usize,
     batch: usize,
     time: usize,
@@ -383,6 +401,7 @@ pub unsafe extern "C" fn gru_forward(
         let x = a.input::<f32>("x", x, btd)?;
         let h0 = a.opt_input::<f32>("initialState", h0, bh)?;
         let mask = a.opt_input::<u8>("mask", mask, batch * time)?;
+        let rec_mask = rec_mask_input(&mut a, rec_mask, &dims)?;
         let packed = a.input::<f32>("packed weights", packed, packed_count(input, units, cfg.reset_after)?)?;
         let y = a.opt_output("y", y, bth)?;
         let y_last = a.output("yLast", y_last, bh)?;
@@ -395,7 +414,7 @@ pub unsafe extern "C" fn gru_forward(
             check_finite("initialState", h0)?;
         }
         let outs = GruOutputs { y, y_last, h_last, cache };
-        gru::gru_forward(outs, x, h0, mask, packed, &dims, &cfg)?;
+        gru::gru_forward(outs, x, h0, mask, rec_mask, packed, &dims, &cfg)?;
         // Finite inputs can still overflow (relu/linear states, or x·K = Inf − Inf = NaN before a
         // tanh); a NaN or Inf at any step of a row propagates into that row's last state.
         check_finite(
@@ -410,7 +429,7 @@ pub unsafe extern "C" fn gru_forward(
 ///
 /// dx: (B, T, D) or 0 · dh0: (B, H) or 0 · dkernel: (D, 3H) · drecurrent: (H, 3H) ·
 /// dbias: (2, 3H) reset-after / (3H) reset-before, or 0 · dy: (B, T, H) or 0 · dy_last: (B, H) or 0 ·
-/// dh_last: (B, H) or 0 · cache: filled by gru_forward · x, mask: as given to gru_forward ·
+/// dh_last: (B, H) or 0 · cache: filled by gru_forward · x, mask, rec_mask: as given to gru_forward ·
 /// kernel: (D, 3H) · recurrent: (H, 3H): the Keras-layout weights gru_pack was given
 #[no_mangle]
 pub unsafe extern "C" fn gru_backward(
@@ -425,6 +444,7 @@ pub unsafe extern "C" fn gru_backward(
     cache: usize,
     x: usize,
     mask: usize,
+    rec_mask: usize,
     kernel: usize,
     recurrent: usize,
     batch: usize,
@@ -445,6 +465,7 @@ pub unsafe extern "C" fn gru_backward(
         let cache = a.input::<f32>("cache", cache, cache_count(&dims)?)?;
         let x = a.input::<f32>("x", x, btd)?;
         let mask = a.opt_input::<u8>("mask", mask, batch * time)?;
+        let rec_mask = rec_mask_input(&mut a, rec_mask, &dims)?;
         let kernel = a.input::<f32>("kernel", kernel, input * g)?;
         let recurrent = a.input::<f32>("recurrentKernel", recurrent, units * g)?;
         let dx = a.opt_output("dx", dx, btd)?;
@@ -459,7 +480,7 @@ pub unsafe extern "C" fn gru_backward(
             }
         }
         let grads = GruGrads { dx, dh0, dkernel, drecurrent, dbias };
-        gru::gru_backward(grads, GruSeeds { dy, dy_last, dh_last }, cache, x, mask, kernel, recurrent, &dims, &cfg)
+        gru::gru_backward(grads, GruSeeds { dy, dy_last, dh_last }, cache, x, mask, rec_mask, kernel, recurrent, &dims, &cfg)
     })())
 }
 

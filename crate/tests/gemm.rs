@@ -12,7 +12,7 @@
 mod common;
 
 use common::{fast, report, TestRng};
-use fastgru::kernels::gemm::{gemm, gemm_packed, pack_b, packed_len, View};
+use fastgru::kernels::gemm::{gemm, gemm_packed, gemm_packed_cols, pack_b, packed_len, View};
 use fastgru::reference::matmul;
 
 /// Floats of NaN before and after every operand, and rows of NaN above and below C.
@@ -288,4 +288,48 @@ fn empty_sizes_touch_nothing() {
     gemm(&mut c, 4, View::rows(&a, 2, 3, 3), View::rows(&a, 3, 0, 1)).unwrap();
     gemm_packed(&mut c, 4, &a, 3, 2, 0, 4, &[]).unwrap();
     assert!(c.iter().all(|v| v.is_nan()));
+}
+
+/// `gemm_packed_cols` (one column block of a packed B, as the GRU's per-gate products under
+/// recurrent dropout use it) equals those columns of the full `gemm_packed` bit for bit, for
+/// blocks that start on and off a panel boundary, writes nothing outside its block (C's other
+/// columns and the NaN margins around C survive), and adds into C.
+#[test]
+fn packed_column_blocks_equal_full_product_columns() {
+    let mut rng = TestRng::new(0xC015);
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for &(m, k, nn) in &[(1usize, 1usize, 3usize), (3, 5, 15), (5, 7, 21), (4, 8, 24), (7, 13, 39), (9, 17, 51), (2, 300, 27), (70, 9, 30)] {
+        let b: Vec<f32> = (0..k * nn).map(|_| rng.range(-1.0, 1.0) as f32).collect();
+        let mut bp = vec![f32::NAN; packed_len(k, nn)];
+        pack_b(&mut bp, View::rows(&b, k, nn, nn));
+        let a: Vec<f32> = (0..m * k).map(|_| rng.range(-1.0, 1.0) as f32).collect();
+        let c0: Vec<f32> = (0..m * nn).map(|_| rng.range(-1.0, 1.0) as f32).collect();
+        let mut full = c0.clone();
+        gemm_packed(&mut full, nn, &a, k, m, k, nn, &bp).unwrap();
+        let third = nn / 3;
+        let mut blocks = vec![(0, third), (third, 2 * third), (2 * third, nn), (0, nn)];
+        blocks.push((nn / 2, nn / 2 + 1));
+        for (j0, j1) in blocks {
+            n += 1;
+            // C inside NaN rows above and below; the block is written at column offset j0.
+            let pad = C_PAD_ROWS * nn;
+            let mut c = vec![f32::NAN; pad + m * nn + pad];
+            c[pad..pad + m * nn].copy_from_slice(&c0);
+            gemm_packed_cols(&mut c[pad + j0..], nn, &a, k, m, k, &bp, j0, j1).unwrap();
+            let tag = format!("m={} k={} n={} block [{}, {})", m, k, nn, j0, j1);
+            if c[..pad].iter().chain(&c[pad + m * nn..]).any(|v| !v.is_nan()) {
+                failures.push(format!("{}: wrote into the NaN margin", tag));
+            }
+            for i in 0..m {
+                for j in 0..nn {
+                    let (got, want) = (c[pad + i * nn + j], if j >= j0 && j < j1 { full[i * nn + j] } else { c0[i * nn + j] });
+                    if got.to_bits() != want.to_bits() {
+                        failures.push(format!("{}: C[{}, {}] = {} but want {}", tag, i, j, got, want));
+                    }
+                }
+            }
+        }
+    }
+    report("packed column blocks", &failures, n);
 }

@@ -61,6 +61,8 @@ struct Case {
     want_dh0: bool,
     want_dbias: bool,
     seed: u64,
+    /// Recurrent dropout masks (3, B, H), drawn from their own stream so other data is unchanged.
+    rec_drop: bool,
 }
 
 /// Inputs, weights and seeds of one case, in f32 (what the kernels get).
@@ -74,6 +76,8 @@ struct Data {
     dy: Option<Vec<f32>>,
     dy_last: Option<Vec<f32>>,
     dh_last: Option<Vec<f32>>,
+    /// (3, B, H) [m_z; m_r; m_h], each 0 or 1/(1 − rate).
+    rec_mask: Option<Vec<f32>>,
 }
 
 fn make_mask(rng: &mut TestRng, kind: MaskKind, b: usize, t: usize) -> Option<Vec<u8>> {
@@ -121,7 +125,16 @@ fn make_data(c: &Case) -> Data {
         dy: if c.dy { Some(rng.vec(b * t * h, -1.0, 1.0)) } else { None },
         dy_last: if c.dy_last { Some(rng.vec(b * h, -1.0, 1.0)) } else { None },
         dh_last: if c.dh_last { Some(rng.vec(b * h, -1.0, 1.0)) } else { None },
+        rec_mask: if c.rec_drop { Some(make_rec_mask(c.seed, b, h)) } else { None },
     }
+}
+
+/// Three independent (B, H) dropout masks as Keras draws them (`backend.random.dropout` of ones):
+/// 0 with probability `rate`, else 1/(1 − rate); the rate is 0.25 or 0.5 by seed.
+fn make_rec_mask(seed: u64, b: usize, h: usize) -> Vec<f32> {
+    let mut rng = TestRng::new(seed ^ 0x0D20_90D2);
+    let rate = if rng.chance(0.5) { 0.25 } else { 0.5 };
+    (0..3 * b * h).map(|_| if rng.chance(rate) { 0.0 } else { (1.0 / (1.0 - rate)) as f32 }).collect()
 }
 
 /// `gru_pack` into a NaN-filled buffer: every float the forward reads must have been written
@@ -151,7 +164,7 @@ fn kernel_forward(c: &Case, data: &Data, packed: &[f32], training: bool, want_y:
     let mut h_last = vec![f32::NAN; b * h];
     let mut cache = if training { Some(vec![f32::NAN; cache_len(&c.dims)]) } else { None };
     let outs = GruOutputs { y: y.as_deref_mut(), y_last: &mut y_last, h_last: &mut h_last, cache: cache.as_deref_mut() };
-    gru_forward(outs, &data.x, data.h0.as_deref(), data.mask.as_deref(), packed, &c.dims, &c.cfg).map_err(|s| format!("gru_forward returned {:?}", s))?;
+    gru_forward(outs, &data.x, data.h0.as_deref(), data.mask.as_deref(), data.rec_mask.as_deref(), packed, &c.dims, &c.cfg).map_err(|s| format!("gru_forward returned {:?}", s))?;
     let all_finite = |name: &str, v: &[f32]| match v.iter().position(|x| !x.is_finite()) {
         Some(i) => Err(format!("forward left {}[{}] = {}", name, i, v[i])),
         None => Ok(()),
@@ -182,8 +195,9 @@ fn check_case(c: &Case) -> Result<(), String> {
     let (x64, k64, u64_) = (to_f64(&data.x), to_f64(&data.kernel), to_f64(&data.recurrent));
     let h064 = data.h0.as_ref().map(|v| to_f64(v));
     let b64 = data.bias.as_ref().map(|v| to_f64(v));
+    let rm64 = data.rec_mask.as_ref().map(|v| to_f64(v));
     let w = ref_weights(&k64, &u64_, b64.as_deref());
-    let want = rgru::gru_forward(&x64, h064.as_deref(), data.mask.as_deref(), &w, &c.dims, &c.cfg);
+    let want = rgru::gru_forward(&x64, h064.as_deref(), data.mask.as_deref(), rm64.as_deref(), &w, &c.dims, &c.cfg);
 
     // Forward, training (cache) and inference (no cache, no y): identical outputs.
     let train = kernel_forward(c, &data, &packed, true, true)?;
@@ -223,12 +237,12 @@ fn check_case(c: &Case) -> Result<(), String> {
     };
     let seeds = GruSeeds { dy: data.dy.as_deref(), dy_last: data.dy_last.as_deref(), dh_last: data.dh_last.as_deref() };
     let cache = train.cache.as_ref().unwrap();
-    gru_backward(grads, seeds, cache, &data.x, data.mask.as_deref(), &data.kernel, &data.recurrent, &c.dims, &c.cfg).map_err(|s| format!("gru_backward returned {:?}", s))?;
+    gru_backward(grads, seeds, cache, &data.x, data.mask.as_deref(), data.rec_mask.as_deref(), &data.kernel, &data.recurrent, &c.dims, &c.cfg).map_err(|s| format!("gru_backward returned {:?}", s))?;
 
     let dy64 = data.dy.as_ref().map(|v| to_f64(v));
     let dyl64 = data.dy_last.as_ref().map(|v| to_f64(v));
     let dhl64 = data.dh_last.as_ref().map(|v| to_f64(v));
-    let rg = rgru::gru_backward(dy64.as_deref(), dyl64.as_deref(), dhl64.as_deref(), &x64, h064.as_deref(), data.mask.as_deref(), &w, &c.dims, &c.cfg);
+    let rg = rgru::gru_backward(dy64.as_deref(), dyl64.as_deref(), dhl64.as_deref(), &x64, h064.as_deref(), data.mask.as_deref(), rm64.as_deref(), &w, &c.dims, &c.cfg);
     // got − prefill, in f64 (the prefill's own rounding is far below the tolerance).
     let delta = |got: &[f32], pre: &[f32]| -> Vec<f32> { got.iter().zip(pre).map(|(a, b)| (*a as f64 - *b as f64) as f32).collect() };
     let unchanged = |name: &str, got: &[f32], pre: &[f32]| -> Result<(), String> {
@@ -283,6 +297,7 @@ fn random_case(rng: &mut TestRng) -> Case {
         want_dh0: rng.chance(0.8),
         want_dbias: if bias { rng.chance(0.9) } else { rng.chance(0.3) },
         seed: rng.next_u64(),
+        rec_drop: false,
     }
 }
 
@@ -416,6 +431,7 @@ fn backward_twice_adds_twice() {
         want_dh0: true,
         want_dbias: true,
         seed: 77,
+        rec_drop: false,
     };
     let data = make_data(&c);
     let packed = pack(&c, &data).unwrap();
@@ -431,7 +447,7 @@ fn backward_twice_adds_twice() {
             let (u, bb) = rest.split_at_mut(1);
             let grads = GruGrads { dx: Some(&mut a[0]), dh0: Some(&mut b_[0]), dkernel: &mut k[0], drecurrent: &mut u[0], dbias: Some(&mut bb[0]) };
             let seeds = GruSeeds { dy: data.dy.as_deref(), dy_last: data.dy_last.as_deref(), dh_last: data.dh_last.as_deref() };
-            gru_backward(grads, seeds, f.cache.as_ref().unwrap(), &data.x, data.mask.as_deref(), &data.kernel, &data.recurrent, &c.dims, &c.cfg).unwrap();
+            gru_backward(grads, seeds, f.cache.as_ref().unwrap(), &data.x, data.mask.as_deref(), data.rec_mask.as_deref(), &data.kernel, &data.recurrent, &c.dims, &c.cfg).unwrap();
         }
     }
     for (o, t) in once.iter().zip(&twice) {
@@ -474,6 +490,7 @@ fn keras_masking_semantics() {
                 want_dh0: false,
                 want_dbias: false,
                 seed: 5,
+                rec_drop: false,
             };
             let mut data = make_data(&c);
             data.mask = Some(mask.clone());
@@ -545,6 +562,7 @@ fn masked_steps_equal_deleted_steps() {
                 dy: None,
                 dy_last: None,
                 dh_last: None,
+                rec_mask: None,
             };
             let f1 = kernel_forward(&one, &sub, &packed, false, false).unwrap();
             let got = &full.h_last[row * h..(row + 1) * h];
@@ -603,14 +621,14 @@ fn one_step_by_hand() {
             let c = cfg(reset_after, false, Activation::Tanh, Activation::Sigmoid);
             let dm = dims(1, 1, d, h);
             let bias_arg: Option<Vec<f64>> = if with_bias { Some(if reset_after { bias2.clone() } else { bias2[..g].to_vec() }) } else { None };
-            let got_ref = rgru::gru_forward(&x, Some(&hp), None, &ref_weights(&kernel, &recurrent, bias_arg.as_deref()), &dm, &c);
+            let got_ref = rgru::gru_forward(&x, Some(&hp), None, None, &ref_weights(&kernel, &recurrent, bias_arg.as_deref()), &dm, &c);
             close64("reference h_last", &got_ref.h_last, &want, 1e-14).unwrap_or_else(|e| panic!("reset_after={} bias={}: {}", reset_after, with_bias, e));
             // And the f32 kernel.
             let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
             let mut packed = vec![f32::NAN; packed_len(d, h, reset_after)];
             gru_pack(&mut packed, &f(&kernel), &f(&recurrent), bias_arg.as_ref().map(|b| f(b)).as_deref(), d, h, reset_after);
             let (mut yl, mut hl) = (vec![0.0f32; h], vec![0.0f32; h]);
-            gru_forward(GruOutputs { y: None, y_last: &mut yl, h_last: &mut hl, cache: None }, &f(&x), Some(&f(&hp)), None, &packed, &dm, &c).unwrap();
+            gru_forward(GruOutputs { y: None, y_last: &mut yl, h_last: &mut hl, cache: None }, &f(&x), Some(&f(&hp)), None, None, &packed, &dm, &c).unwrap();
             close("kernel h_last", &hl, &want, 1e-6).unwrap_or_else(|e| panic!("reset_after={} bias={}: {}", reset_after, with_bias, e));
         }
     }
@@ -621,8 +639,8 @@ fn one_step_by_hand() {
 
 /// L = Σ dy⊙y + Σ dy_last⊙y_last + Σ dh_last⊙h_last through the f64 reference forward.
 #[allow(clippy::too_many_arguments)]
-fn ref_loss(x: &[f64], h0: &[f64], kernel: &[f64], recurrent: &[f64], bias: &[f64], mask: Option<&[u8]>, dm: &GruDims, c: &GruConfig, dy: &[f64], dyl: &[f64], dhl: &[f64]) -> f64 {
-    let f = rgru::gru_forward(x, Some(h0), mask, &ref_weights(kernel, recurrent, Some(bias)), dm, c);
+fn ref_loss(x: &[f64], h0: &[f64], kernel: &[f64], recurrent: &[f64], bias: &[f64], mask: Option<&[u8]>, rec_mask: Option<&[f64]>, dm: &GruDims, c: &GruConfig, dy: &[f64], dyl: &[f64], dhl: &[f64]) -> f64 {
+    let f = rgru::gru_forward(x, Some(h0), mask, rec_mask, &ref_weights(kernel, recurrent, Some(bias)), dm, c);
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
     dot(dy, &f.y) + dot(dyl, &f.y_last) + dot(dhl, &f.h_last)
 }
@@ -643,7 +661,9 @@ fn fd_check(c: &Case) -> Result<(), String> {
     let dyl = to_f64(data.dy_last.as_ref().unwrap());
     let dhl = to_f64(data.dh_last.as_ref().unwrap());
     let mask = data.mask.as_deref();
-    let rg = rgru::gru_backward(Some(&dy), Some(&dyl), Some(&dhl), &x, h0.as_deref(), mask, &ref_weights(&k, &u, bias.as_deref()), &c.dims, &c.cfg);
+    let rm = data.rec_mask.as_ref().map(|v| to_f64(v));
+    let rm = rm.as_deref();
+    let rg = rgru::gru_backward(Some(&dy), Some(&dyl), Some(&dhl), &x, h0.as_deref(), mask, rm, &ref_weights(&k, &u, bias.as_deref()), &c.dims, &c.cfg);
 
     let mut bufs: Vec<Vec<f64>> = vec![x, h0.unwrap_or_else(|| vec![0.0; b * h]), k, u, bias.unwrap_or_else(|| vec![0.0; if c.cfg.reset_after { 2 * g } else { g }])];
     let names = ["dx", "dh0", "dkernel", "drecurrent", "dbias"];
@@ -654,9 +674,9 @@ fn fd_check(c: &Case) -> Result<(), String> {
         for i in 0..fd.len() {
             let orig = bufs[which][i];
             bufs[which][i] = orig + eps;
-            let lp = ref_loss(&bufs[0], &bufs[1], &bufs[2], &bufs[3], &bufs[4], mask, &c.dims, &c.cfg, &dy, &dyl, &dhl);
+            let lp = ref_loss(&bufs[0], &bufs[1], &bufs[2], &bufs[3], &bufs[4], mask, rm, &c.dims, &c.cfg, &dy, &dyl, &dhl);
             bufs[which][i] = orig - eps;
-            let lm = ref_loss(&bufs[0], &bufs[1], &bufs[2], &bufs[3], &bufs[4], mask, &c.dims, &c.cfg, &dy, &dyl, &dhl);
+            let lm = ref_loss(&bufs[0], &bufs[1], &bufs[2], &bufs[3], &bufs[4], mask, rm, &c.dims, &c.cfg, &dy, &dyl, &dhl);
             bufs[which][i] = orig;
             fd[i] = (lp - lm) / (2.0 * eps);
         }
@@ -681,6 +701,7 @@ fn fd_case(rng: &mut TestRng, reset_after: bool, go_backwards: bool, h0: bool, m
         want_dh0: true,
         want_dbias: true,
         seed: rng.next_u64(),
+        rec_drop: false,
     }
 }
 
@@ -778,11 +799,11 @@ fn pytorch_fixture() {
 
             // The f64 reference against torch.
             let w = ref_weights(&k, &u, Some(&bias));
-            let rf = rgru::gru_forward(&x, h0.as_deref(), mask.as_deref(), &w, &dm, &c);
+            let rf = rgru::gru_forward(&x, h0.as_deref(), mask.as_deref(), None, &w, &dm, &c);
             let tag = |e: String| format!("{}: {}", name, e);
             close64("reference y", &pick(&rf.y), &pick(&y_t), 1e-10).map_err(tag).unwrap();
             close64("reference h_n", &rf.h_last, &hn_t, 1e-10).map_err(tag).unwrap();
-            let rg = rgru::gru_backward(Some(&gy), None, Some(&gh), &x, h0.as_deref(), mask.as_deref(), &w, &dm, &c);
+            let rg = rgru::gru_backward(Some(&gy), None, Some(&gh), &x, h0.as_deref(), mask.as_deref(), None, &w, &dm, &c);
             close64("reference dx", &rg.dx, &gr.get("x").f64s(), 1e-10).map_err(tag).unwrap();
             if let Some(gh0) = gr.get("h0").opt_f64s() {
                 close64("reference dh0", &rg.dh0, &gh0, 1e-10).map_err(tag).unwrap();
@@ -799,13 +820,13 @@ fn pytorch_fixture() {
             gru_pack(&mut packed, &k32, &u32_, Some(&b32), d, h, true);
             let (mut y, mut yl, mut hl, mut cache) = (vec![0.0f32; b * t * h], vec![0.0f32; b * h], vec![0.0f32; b * h], vec![0.0f32; cache_len(&dm)]);
             let outs = GruOutputs { y: Some(&mut y), y_last: &mut yl, h_last: &mut hl, cache: Some(&mut cache) };
-            gru_forward(outs, &x32, h032.as_deref(), mask.as_deref(), &packed, &dm, &c).unwrap();
+            gru_forward(outs, &x32, h032.as_deref(), mask.as_deref(), None, &packed, &dm, &c).unwrap();
             close("kernel y", &pick32(&y), &pick(&y_t), 1e-5).map_err(tag).unwrap();
             close("kernel h_n", &hl, &hn_t, 1e-5).map_err(tag).unwrap();
             let (mut dx, mut dh0, mut dk, mut du, mut db) = (vec![0.0f32; b * t * d], vec![0.0f32; b * h], vec![0.0f32; d * 3 * h], vec![0.0f32; h * 3 * h], vec![0.0f32; 6 * h]);
             let grads = GruGrads { dx: Some(&mut dx), dh0: Some(&mut dh0), dkernel: &mut dk, drecurrent: &mut du, dbias: Some(&mut db) };
             let (gy32, gh32) = (f(&gy), f(&gh));
-            gru_backward(grads, GruSeeds { dy: Some(&gy32), dy_last: None, dh_last: Some(&gh32) }, &cache, &x32, mask.as_deref(), &k32, &u32_, &dm, &c).unwrap();
+            gru_backward(grads, GruSeeds { dy: Some(&gy32), dy_last: None, dh_last: Some(&gh32) }, &cache, &x32, mask.as_deref(), None, &k32, &u32_, &dm, &c).unwrap();
             close("kernel dx", &dx, &gr.get("x").f64s(), 1e-4).map_err(tag).unwrap();
             if let Some(gh0) = gr.get("h0").opt_f64s() {
                 close("kernel dh0", &dh0, &gh0, 1e-4).map_err(tag).unwrap();
@@ -837,6 +858,7 @@ fn large_sizes_cross_gemm_blocking() {
             want_dh0: true,
             want_dbias: true,
             seed: 90,
+            rec_drop: false,
         },
         Case {
             dims: dims(5, 20, 67, 87),
@@ -851,6 +873,7 @@ fn large_sizes_cross_gemm_blocking() {
             want_dh0: true,
             want_dbias: true,
             seed: 91,
+            rec_drop: false,
         },
     ];
     if fast() {
@@ -858,4 +881,264 @@ fn large_sizes_cross_gemm_blocking() {
         cases[0].dims = dims(3, 30, 70, 90);
     }
     run_cases("large sizes", &cases);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Recurrent dropout (`rec_mask` (3, B, H)), Keras 3.8+ `GRUCell.call` with implementation 1
+// (keras/src/layers/rnn/gru.py after keras-team/keras#20656):
+//
+//     rec_dp_mask = self.get_recurrent_dropout_mask(h_tm1)   # 3 masks (dropout_mask_count = 3)
+//     h_tm1_z = h_tm1 * rec_dp_mask[0]; h_tm1_r = h_tm1 * rec_dp_mask[1]; h_tm1_h = h_tm1 * rec_dp_mask[2]
+//     recurrent_z = ops.matmul(h_tm1_z, self.recurrent_kernel[:, :units])   # ... r, h likewise;
+//     # reset_before: recurrent_h = ops.matmul(r * h_tm1_h, self.recurrent_kernel[:, 2 * units:])
+//     h = z * h_tm1 + (1 - z) * hh                                           # un-dropped h_tm1
+
+/// Kernel vs reference with recurrent dropout: both forms × go_backwards × h0 × sequence mask
+/// kinds, B = 1..5, T = 1..4, H ragged (not a multiple of 4, so per-gate column blocks start
+/// mid-panel; 8 for the aligned path).
+#[test]
+fn recurrent_dropout_vs_reference() {
+    let mut rng = TestRng::new(30);
+    let units = [1usize, 3, 5, 6, 7, 8, 9, 13];
+    let mut cases = Vec::new();
+    for &reset_after in &[true, false] {
+        for &go_backwards in &[false, true] {
+            for &h0 in &[false, true] {
+                for &mask in &[MaskKind::NoMask, MaskKind::Gapped, MaskKind::FullyMaskedRow, MaskKind::LeftPad] {
+                    for _ in 0..3 {
+                        let mut c = random_case(&mut rng);
+                        c.dims = dims(rng.int(1, 5), rng.int(1, 4), rng.int(1, 9), units[rng.below(units.len())]);
+                        c.cfg.reset_after = reset_after;
+                        c.cfg.go_backwards = go_backwards;
+                        c.h0 = h0;
+                        c.mask = mask;
+                        c.rec_drop = true;
+                        (c.dy, c.dy_last, c.dh_last) = (true, true, true);
+                        (c.want_dx, c.want_dh0) = (true, true);
+                        cases.push(c);
+                    }
+                }
+            }
+        }
+    }
+    // Random activations, seeds and sizes up to the usual 17 units.
+    for _ in 0..if fast() { 30 } else { 300 } {
+        let mut c = random_case(&mut rng);
+        c.rec_drop = true;
+        cases.push(c);
+    }
+    run_cases("recurrent dropout vs reference", &cases);
+}
+
+/// Per-gate column blocks and per-gate Uᵀ products across the GEMM blocking (KC = 256, MC = 64):
+/// H = 90 (blocks start mid-panel), B·T = 160 rows in the weight gradients.
+#[test]
+fn recurrent_dropout_large_sizes() {
+    let mut cases = Vec::new();
+    for &(reset_after, go_backwards, mask) in &[(true, false, MaskKind::Gapped), (false, true, MaskKind::LeftPad)] {
+        let mut rng = TestRng::new(31 + reset_after as u64);
+        let mut c = random_case(&mut rng);
+        c.dims = if fast() { dims(3, 12, 20, 90) } else { dims(8, 20, 67, 90) };
+        c.cfg = cfg(reset_after, go_backwards, Activation::Tanh, Activation::Sigmoid);
+        (c.h0, c.bias, c.want_dbias, c.mask, c.rec_drop) = (true, true, true, mask, true);
+        (c.dy, c.dy_last, c.dh_last, c.want_dx, c.want_dh0) = (true, true, true, true, true);
+        cases.push(c);
+    }
+    run_cases("recurrent dropout, large sizes", &cases);
+}
+
+/// The reference backward with recurrent dropout = central differences of its own forward.
+#[test]
+fn reference_backward_matches_finite_differences_with_recurrent_dropout() {
+    let mut rng = TestRng::new(32);
+    let mut cases = Vec::new();
+    for &reset_after in &[true, false] {
+        for &go_backwards in &[false, true] {
+            for &h0 in &[false, true] {
+                for &mask in &[MaskKind::NoMask, MaskKind::Gapped, MaskKind::FullyMaskedRow] {
+                    let mut c = fd_case(&mut rng, reset_after, go_backwards, h0, mask, Activation::Tanh, Activation::Sigmoid);
+                    c.rec_drop = true;
+                    cases.push(c);
+                }
+            }
+        }
+    }
+    run_fd("reference vs finite differences (recurrent dropout)", &cases);
+}
+
+/// All five gradients [dx, dh0, dkernel, drecurrent, dbias] of one kernel backward from zeros.
+fn kernel_grads(c: &Case, data: &Data, f: &KernelForward) -> Vec<Vec<f32>> {
+    let GruDims { batch: b, time: t, input: d, units: h } = c.dims;
+    let g = 3 * h;
+    let (mut dx, mut dh0, mut dk, mut du, mut db) = (vec![0.0f32; b * t * d], vec![0.0f32; b * h], vec![0.0f32; d * g], vec![0.0f32; h * g], vec![0.0f32; if c.cfg.reset_after { 2 * g } else { g }]);
+    let grads = GruGrads { dx: Some(&mut dx), dh0: Some(&mut dh0), dkernel: &mut dk, drecurrent: &mut du, dbias: Some(&mut db) };
+    let seeds = GruSeeds { dy: data.dy.as_deref(), dy_last: data.dy_last.as_deref(), dh_last: data.dh_last.as_deref() };
+    gru_backward(grads, seeds, f.cache.as_ref().unwrap(), &data.x, data.mask.as_deref(), data.rec_mask.as_deref(), &data.kernel, &data.recurrent, &c.dims, &c.cfg).unwrap();
+    vec![dx, dh0, dk, du, db]
+}
+
+const GRAD_NAMES: [&str; 5] = ["dx", "dh0", "dkernel", "drecurrent", "dbias"];
+
+/// The input or weight that gradient `which` of `kernel_grads` is taken against.
+fn param_mut(data: &mut Data, which: usize) -> &mut [f32] {
+    match which {
+        0 => &mut data.x,
+        1 => data.h0.as_mut().unwrap(),
+        2 => &mut data.kernel,
+        3 => &mut data.recurrent,
+        _ => data.bias.as_mut().unwrap(),
+    }
+}
+
+/// L = Σ dy⊙y + Σ dy_last⊙y_last + Σ dh_last⊙h_last through the f32 kernel forward, summed in f64.
+fn kernel_loss(c: &Case, data: &Data) -> f64 {
+    let packed = pack(c, data).unwrap();
+    let f = kernel_forward(c, data, &packed, false, true).unwrap();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| *p as f64 * *q as f64).sum::<f64>();
+    dot(data.dy.as_ref().unwrap(), f.y.as_ref().unwrap()) + dot(data.dy_last.as_ref().unwrap(), &f.y_last) + dot(data.dh_last.as_ref().unwrap(), &f.h_last)
+}
+
+/// The f32 kernel backward with recurrent dropout against central differences of the f32 kernel
+/// forward itself (no reference involved): eps = 1e-2 keeps f32 rounding of L (~1e-6) / 2eps
+/// below 1e-3 while the O(eps²) truncation stays ~1e-4; tolerance 2e-3 of each array's scale.
+/// Smooth activations only (tanh / sigmoid), so no kinks.
+#[test]
+fn kernel_backward_matches_finite_differences_with_recurrent_dropout() {
+    let mut rng = TestRng::new(33);
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for &reset_after in &[true, false] {
+        for &go_backwards in &[false, true] {
+            for &mask in &[MaskKind::NoMask, MaskKind::Gapped] {
+                n += 1;
+                let mut c = fd_case(&mut rng, reset_after, go_backwards, true, mask, Activation::Tanh, Activation::Sigmoid);
+                c.bias = true;
+                c.rec_drop = true;
+                let mut data = make_data(&c);
+                let packed = pack(&c, &data).unwrap();
+                let f = kernel_forward(&c, &data, &packed, true, true).unwrap();
+                let got = kernel_grads(&c, &data, &f);
+                let eps = 1e-2f32;
+                for (which, name) in GRAD_NAMES.iter().enumerate() {
+                    let mut fd = vec![0.0f64; got[which].len()];
+                    for (i, v) in fd.iter_mut().enumerate() {
+                        let orig = param_mut(&mut data, which)[i];
+                        param_mut(&mut data, which)[i] = orig + eps;
+                        let lp = kernel_loss(&c, &data);
+                        param_mut(&mut data, which)[i] = orig - eps;
+                        let lm = kernel_loss(&c, &data);
+                        param_mut(&mut data, which)[i] = orig;
+                        *v = (lp - lm) / (2.0 * eps as f64);
+                    }
+                    if let Err(e) = close(name, &got[which], &fd, 2e-3) {
+                        failures.push(format!("{} -- {:?}", e, c));
+                    }
+                }
+            }
+        }
+    }
+    report("kernel backward vs finite differences (recurrent dropout)", &failures, n);
+}
+
+/// A mask of all ones is no dropout. The forward is bit for bit the same (y, y_last, h_last and
+/// the whole cache): h ⊙ 1 = h exactly and each per-gate column block repeats the full GEMM's
+/// per-element mul+add sequence. The backward agrees to rounding only: without a mask dh_prev
+/// accumulates dHP·Uᵀ straight into dh (one chain of 3H adds starting from z ⊙ dh), with one it
+/// must form each gate's dHP_k·U_kᵀ apart to scale it by m_k, so the adds associate differently.
+#[test]
+fn all_ones_recurrent_mask_equals_none() {
+    let mut rng = TestRng::new(34);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for &reset_after in &[true, false] {
+        for &go_backwards in &[false, true] {
+            for &mask in &[MaskKind::NoMask, MaskKind::Gapped, MaskKind::FullyMaskedRow] {
+                for &units in &[5usize, 8, 13] {
+                    let mut c = random_case(&mut rng);
+                    c.dims = dims(rng.int(1, 5), rng.int(1, 4), rng.int(1, 9), units);
+                    c.cfg.reset_after = reset_after;
+                    c.cfg.go_backwards = go_backwards;
+                    c.mask = mask;
+                    (c.h0, c.dy, c.dy_last, c.dh_last, c.want_dx, c.want_dh0) = (true, true, true, true, true, true);
+                    let GruDims { batch: b, units: h, .. } = c.dims;
+                    let none = make_data(&c);
+                    let mut ones = make_data(&c);
+                    ones.rec_mask = Some(vec![1.0; 3 * b * h]);
+                    let packed = pack(&c, &none).unwrap();
+                    let tag = format!("{:?}", c);
+                    for training in [true, false] {
+                        let a = kernel_forward(&c, &none, &packed, training, true).unwrap();
+                        let o = kernel_forward(&c, &ones, &packed, training, true).unwrap();
+                        assert_eq!(bits(a.y.as_ref().unwrap()), bits(o.y.as_ref().unwrap()), "y differs: {}", tag);
+                        assert_eq!(bits(&a.y_last), bits(&o.y_last), "y_last differs: {}", tag);
+                        assert_eq!(bits(&a.h_last), bits(&o.h_last), "h_last differs: {}", tag);
+                        if training {
+                            assert_eq!(bits(a.cache.as_ref().unwrap()), bits(o.cache.as_ref().unwrap()), "cache differs: {}", tag);
+                            let ga = kernel_grads(&c, &none, &a);
+                            let go = kernel_grads(&c, &ones, &o);
+                            for (name, (p, q)) in GRAD_NAMES.iter().zip(ga.iter().zip(&go)) {
+                                close(name, q, &to_f64(p), 1e-6).map_err(|e| format!("{} -- {}", e, tag)).unwrap();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Keras semantics without the reference: dropping h_prev's unit i for gate k is the same as
+/// zeroing (scaling) row i of U's gate-k block, PROVIDED the update blend keeps the un-dropped
+/// h_prev (a kernel that also dropped h_prev in z ⊙ h_prev would fail this). So with the same
+/// masks on every batch row, the kernel with `rec_mask` equals the kernel without it run on
+/// U'[i, kH + j] = m_k[i] · U[i, kH + j]; and dL/dU[i, kH + j] = m_k[i] · dL/dU'[i, kH + j].
+#[test]
+fn recurrent_dropout_equals_row_scaled_recurrent_kernel() {
+    let mut rng = TestRng::new(35);
+    for &reset_after in &[true, false] {
+        for &go_backwards in &[false, true] {
+            for &mask in &[MaskKind::NoMask, MaskKind::Gapped] {
+                let mut c = random_case(&mut rng);
+                c.dims = dims(3, 4, 5, 7);
+                c.cfg = cfg(reset_after, go_backwards, Activation::Tanh, Activation::Sigmoid);
+                (c.h0, c.bias, c.want_dbias, c.mask) = (true, true, true, mask);
+                (c.dy, c.dy_last, c.dh_last, c.want_dx, c.want_dh0) = (true, true, true, true, true);
+                let GruDims { batch: b, units: h, .. } = c.dims;
+                let g = 3 * h;
+                let mut dropped = make_data(&c);
+                // One (H) mask per gate, the same on every row.
+                let row_masks = make_rec_mask(c.seed, 1, h);
+                dropped.rec_mask = Some((0..3).flat_map(|k| (0..b).flat_map(|_| row_masks[k * h..(k + 1) * h].to_vec()).collect::<Vec<_>>()).collect());
+                let mut scaled = make_data(&c);
+                for i in 0..h {
+                    for k in 0..3 {
+                        for j in 0..h {
+                            scaled.recurrent[i * g + k * h + j] *= row_masks[k * h + i];
+                        }
+                    }
+                }
+                let run = |data: &Data| {
+                    let packed = pack(&c, data).unwrap();
+                    let f = kernel_forward(&c, data, &packed, true, true).unwrap();
+                    let grads = kernel_grads(&c, data, &f);
+                    (f, grads)
+                };
+                let (fa, ga) = run(&dropped);
+                let (fb, mut gb) = run(&scaled);
+                let tag = format!("{:?}", c);
+                let ok = |r: Result<(), String>| r.map_err(|e| format!("{} -- {}", e, tag)).unwrap();
+                ok(close("y", fa.y.as_ref().unwrap(), &to_f64(fb.y.as_ref().unwrap()), 1e-6));
+                ok(close("h_last", &fa.h_last, &to_f64(&fb.h_last), 1e-6));
+                for i in 0..h {
+                    for k in 0..3 {
+                        for j in 0..h {
+                            gb[3][i * g + k * h + j] *= row_masks[k * h + i];
+                        }
+                    }
+                }
+                for (name, (p, q)) in GRAD_NAMES.iter().zip(ga.iter().zip(&gb)) {
+                    ok(close(name, p, &to_f64(q), 1e-5));
+                }
+            }
+        }
+    }
 }

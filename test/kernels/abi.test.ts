@@ -228,7 +228,7 @@ function provoke(b: Backend, body: (alloc: (data: Float32Array | Int32Array | Ui
 const ones = (n: number): Float32Array => new Float32Array(n).fill(0.5);
 
 /** A GRU forward with B=2, T=3, D=4, H=5 whose x can be replaced. */
-function gruForward(b: Backend, alloc: (d: Float32Array | Uint8Array | number, t?: 'float32' | 'uint8') => WasmBuffer, opts: { x?: Float32Array; flags?: number; act?: number; recAct?: number; mask?: Uint8Array } = {}): number {
+function gruForward(b: Backend, alloc: (d: Float32Array | Uint8Array | number, t?: 'float32' | 'uint8') => WasmBuffer, opts: { x?: Float32Array; flags?: number; act?: number; recAct?: number; mask?: Uint8Array; recMask?: Float32Array } = {}): number {
   const [B, T, D, H] = [2, 3, 4, 5];
   const e = b.exports;
   const flags = opts.flags ?? GruFlags.ResetAfter;
@@ -237,7 +237,8 @@ function gruForward(b: Backend, alloc: (d: Float32Array | Uint8Array | number, t
   expect(st).toBe(Status.Ok);
   const x = alloc(opts.x ?? ones(B * T * D));
   const mask = opts.mask ? alloc(opts.mask) : null;
-  return e.gru_forward(0, alloc(B * H).ptr, alloc(B * H).ptr, 0, x.ptr, 0, mask ? mask.ptr : 0, packed.ptr, B, T, D, H, flags, opts.act ?? Activation.Tanh, opts.recAct ?? Activation.Sigmoid);
+  const recMask = opts.recMask ? alloc(opts.recMask) : null;
+  return e.gru_forward(0, alloc(B * H).ptr, alloc(B * H).ptr, 0, x.ptr, 0, mask ? mask.ptr : 0, recMask ? recMask.ptr : 0, packed.ptr, B, T, D, H, flags, opts.act ?? Activation.Tanh, opts.recAct ?? Activation.Sigmoid);
 }
 
 describe('Status values, provoked from the kernels, and messages that name the argument', () => {
@@ -289,7 +290,7 @@ describe('Status values, provoked from the kernels, and messages that name the a
           const packed = alloc(e.gru_packed_len(D, H, 1));
           e.gru_pack(packed.ptr, alloc(ones(D * 3 * H)).ptr, alloc(ones(H * 3 * H)).ptr, 0, D, H, 1);
           const cache = alloc(e.gru_cache_len(B, T, H) - 1);
-          return e.gru_forward(0, alloc(B * H).ptr, alloc(B * H).ptr, cache.ptr, alloc(ones(B * T * D)).ptr, 0, 0, packed.ptr, B, T, D, H, 1, 1, 2);
+          return e.gru_forward(0, alloc(B * H).ptr, alloc(B * H).ptr, cache.ptr, alloc(ones(B * T * D)).ptr, 0, 0, 0, packed.ptr, B, T, D, H, 1, 1, 2);
         });
         expect(c.status).toBe(Status.ShapeMismatch);
         expect(c.message).toMatch(/^cache: needs \d+ bytes/);
@@ -308,6 +309,20 @@ describe('Status values, provoked from the kernels, and messages that name the a
         const r2 = provoke(b, (alloc) => gruForward(b, alloc, { x }));
         expect(r2.status).toBe(Status.NonFinite);
         expect(r2.message).toMatch(/^x has a non-finite value \(-inf\) at flat index 23/);
+      });
+
+      it('recurrentDropoutMask: (3, B, H) floats or 0; a short or non-finite one is refused by name', () => {
+        const b = backends[k];
+        const n = 3 * 2 * 5; // 3 gates × B=2 × H=5
+        expect(provoke(b, (alloc) => gruForward(b, alloc, { recMask: new Float32Array(n).fill(1 / 0.7) })).status).toBe(Status.Ok);
+        const short = provoke(b, (alloc) => gruForward(b, alloc, { recMask: new Float32Array(n - 1).fill(1) }));
+        expect(short.status).toBe(Status.ShapeMismatch);
+        expect(short.message).toMatch(/^recurrentDropoutMask: needs 120 bytes/);
+        const nan = new Float32Array(n).fill(1);
+        nan[11] = NaN;
+        const bad = provoke(b, (alloc) => gruForward(b, alloc, { recMask: nan }));
+        expect(bad.status).toBe(Status.NonFinite);
+        expect(bad.message).toMatch(/^recurrentDropoutMask has a non-finite value \(NaN\) at flat index 11/);
       });
 
       it('NonFinite: a non-finite weight is refused by gru_pack, naming the weight', () => {
@@ -683,7 +698,7 @@ describe('GruFlags: ResetAfter and GoBackwards mean what they say; unknown bits 
           expect(e.gru_pack(packed.ptr, alloc(Float32Array.from(K)).ptr, alloc(Float32Array.from(U)).ptr, alloc(Float32Array.from(bias)).ptr, D, H, flags)).toBe(0);
           const y = alloc(B * T * H);
           const hLast = alloc(B * H);
-          const st = e.gru_forward(y.ptr, alloc(B * H).ptr, hLast.ptr, 0, alloc(Float32Array.from(x)).ptr, alloc(Float32Array.from(h0)).ptr, 0, packed.ptr, B, T, D, H, flags, Activation.Tanh, Activation.Sigmoid);
+          const st = e.gru_forward(y.ptr, alloc(B * H).ptr, hLast.ptr, 0, alloc(Float32Array.from(x)).ptr, alloc(Float32Array.from(h0)).ptr, 0, 0, packed.ptr, B, T, D, H, flags, Activation.Tanh, Activation.Sigmoid);
           expect(st).toBe(0);
           y.f32().forEach((v, i) => expect(v, `y[${i}]`).toBeCloseTo(ref.y[i], 5));
           hLast.f32().forEach((v, i) => expect(v, `hLast[${i}]`).toBeCloseTo(ref.hLast[i], 5));

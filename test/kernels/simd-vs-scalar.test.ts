@@ -90,6 +90,8 @@ interface GruCase {
   seedDhLast: boolean;
   /** Weight scale (kernel and recurrent kernel are U(-scale, scale)). */
   scale: number;
+  /** Pass recurrent dropout masks (3, B, H) to forward and backward. */
+  useRecMask?: boolean;
 }
 
 function caseName(c: GruCase): string {
@@ -101,6 +103,7 @@ function caseName(c: GruCase): string {
     !c.useBias && 'noBias',
     c.training ? 'train' : 'infer',
     c.sequences && 'seq',
+    c.useRecMask && 'recDrop',
     `${Activation[c.activation]}/${Activation[c.recurrentActivation]}`,
   ].filter(Boolean);
   return `B=${c.batch} T=${c.time} D=${c.input} H=${c.units} ${flags.join(' ')} (seed ${c.seed})`;
@@ -116,6 +119,7 @@ interface GruInputs {
   dy: Float32Array | null;
   dyLast: Float32Array | null;
   dhLast: Float32Array | null;
+  recMask: Float32Array | null;
 }
 
 function gruInputs(c: GruCase): GruInputs {
@@ -139,7 +143,14 @@ function gruInputs(c: GruCase): GruInputs {
     dy: c.training && c.sequences && c.seedDy ? uniform(r, B * T * H, -1, 1) : null,
     dyLast: c.training && c.seedDyLast ? uniform(r, B * H, -1, 1) : null,
     dhLast: c.training && c.seedDhLast ? uniform(r, B * H, -1, 1) : null,
+    recMask: c.useRecMask ? recMaskOf(c.seed, B, H) : null,
   };
+}
+
+/** Three (B, H) dropout masks at rate 0.4, scaled like Keras': 0 or 1/(1 − 0.4). Own stream. */
+function recMaskOf(seed: number, B: number, H: number): Float32Array {
+  const r = rng(seed ^ 0x0d2090d2);
+  return Float32Array.from({ length: 3 * B * H }, () => (r() < 0.4 ? 0 : 1 / 0.6));
 }
 
 /** Runs pack, forward (with and without a training cache) and backward; returns every output. */
@@ -160,6 +171,7 @@ function runGru(b: Backend, c: GruCase, inp: GruInputs): Record<string, Float32A
     const x = own(b.fromArray(inp.x));
     const h0 = inp.h0 ? own(b.fromArray(inp.h0)) : null;
     const mask = inp.mask ? own(b.fromArray(inp.mask)) : null;
+    const recMask = inp.recMask ? own(b.fromArray(inp.recMask)) : null;
     const forward = (withCache: boolean): { y: WasmBuffer | null; yLast: WasmBuffer; hLast: WasmBuffer; cache: WasmBuffer | null } => {
       const y = c.sequences ? own(b.alloc(B * T * H)) : null;
       const yLast = own(b.alloc(B * H));
@@ -174,6 +186,7 @@ function runGru(b: Backend, c: GruCase, inp: GruInputs): Record<string, Float32A
           x.ptr,
           h0 ? h0.ptr : 0,
           mask ? mask.ptr : 0,
+          recMask ? recMask.ptr : 0,
           packed.ptr,
           B,
           T,
@@ -221,6 +234,7 @@ function runGru(b: Backend, c: GruCase, inp: GruInputs): Record<string, Float32A
         train.cache!.ptr,
         x.ptr,
         mask ? mask.ptr : 0,
+        recMask ? recMask.ptr : 0,
         kernel.ptr,
         recurrent.ptr,
         B,
@@ -291,6 +305,8 @@ function gruCases(): GruCase[] {
       seedDyLast,
       seedDhLast,
       scale: 0.6,
+      // Not from r: adding it left every other input of the existing cases unchanged.
+      useRecMask: i % 3 === 1,
     });
   }
   return cases;
@@ -348,6 +364,8 @@ describe('gru_pack + gru_forward + gru_backward: simd vs scalar on ragged sizes'
       (c: GruCase) => c.units % 4 !== 0,
       (c: GruCase) => c.units === 1,
       (c: GruCase) => c.units > 8,
+      (c: GruCase) => c.training && c.useRecMask && c.resetAfter && c.units % 8 !== 0,
+      (c: GruCase) => c.training && c.useRecMask && !c.resetAfter && c.units % 8 !== 0,
     ]) {
       expect(cs.some(pred), pred.toString()).toBe(true);
     }

@@ -118,6 +118,34 @@ pub fn gemm_packed(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k
     unsafe { drive(c, ldc, View { data: a, rows: m, cols: k, rs: lda, cs: 1 }, b_op, n) }
 }
 
+/// `C (m, j1 − j0) += A (m, k) · B[:, j0..j1]`, B (k, n ≥ j1) packed by `pack_b`: one column
+/// block of a packed matrix, e.g. one gate of the GRU's recurrent kernel when each gate reads a
+/// differently dropped state. C holds only the block. Each element of C sees the same sequence of
+/// mul+adds as in the full product, so the block equals those columns of `gemm_packed` bit for bit.
+///
+/// A block that starts mid-panel (j0 not a multiple of NR) runs from the panel start into a local
+/// C and copies the wanted columns back: at most NR − 1 wasted columns, one (m, w) copy each way.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_cols(c: &mut [f32], ldc: usize, a: &[f32], lda: usize, m: usize, k: usize, bp: &[f32], j0: usize, j1: usize) -> KResult {
+    assert!(j0 <= j1, "gemm: empty column block");
+    let (p0, off, w) = (j0 / NR, j0 % NR, j1 - j0);
+    let bp = &bp[p0 * k * NR..];
+    if off == 0 || m == 0 || w == 0 || k == 0 {
+        return gemm_packed(c, ldc, a, lda, m, k, w, bp);
+    }
+    assert!(c.len() >= (m - 1) * ldc + w && ldc >= w, "gemm: C too short");
+    let wide = off + w;
+    let mut t = scratch(m * wide)?;
+    for i in 0..m {
+        t[i * wide + off..(i + 1) * wide].copy_from_slice(&c[i * ldc..i * ldc + w]);
+    }
+    gemm_packed(&mut t, wide, a, lda, m, k, wide, bp)?;
+    for i in 0..m {
+        c[i * ldc..i * ldc + w].copy_from_slice(&t[i * wide + off..(i + 1) * wide]);
+    }
+    Ok(())
+}
+
 /// Copies rows [i0, i0+mc) × columns [k0, k0+kc) of A into MR-row panels: panel q holds, for each
 /// kk, the MR values A(i0 + q·MR + r, k0 + kk) (rows past mc are zero). Walks A along its
 /// contiguous axis.

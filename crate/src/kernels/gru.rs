@@ -13,12 +13,30 @@
 //! `go_backwards` reads inputs and mask from t = T−1 down to 0 and writes outputs in that
 //! processing order (as Keras does before `Bidirectional` re-reverses them).
 //!
+//! Recurrent dropout (Keras 3 `GRUCell.call`, keras/src/layers/rnn/gru.py as of keras-team/keras
+//! PR #20656, "Fix recurrent dropout for GRU", merged 2024-12-18, in Keras 3.8+): a nonzero
+//! `recurrent_dropout` forces `implementation = 1` and `dropout_mask_count = 3`, so
+//! `get_recurrent_dropout_mask(h_tm1)` draws THREE (B, H) masks once per call (reused at every
+//! step), one per gate, and the dropped states feed the recurrent matmuls only:
+//! ```text
+//! h_z = h_prev ⊙ m_z   h_r = h_prev ⊙ m_r   h_h = h_prev ⊙ m_h
+//! reset-after:  uz = h_z·U_z + b_uz   ur = h_r·U_r + b_ur   uh = h_h·U_h + b_uh   h̃ = act(xh + r ⊙ uh)
+//! reset-before: uz = h_z·U_z          ur = h_r·U_r          h̃ = act(xh + (r ⊙ h_h)·U_h)
+//! both:         h = z ⊙ h_prev + (1 − z) ⊙ h̃      (the blend uses the UN-dropped h_prev)
+//! ```
+//! Porting note: Keras 3.0–3.7 instead drew one (B, H) mask and reassigned `h_tm1 = h_tm1 *
+//! rec_dp_mask` before everything, the blend included; #20656 replaced that ("didn't work and
+//! caused the training to not converge", keras#20276) with the Keras 2 form above, which we follow.
+//! The masks arrive already scaled (0 or 1/(1 − rate)) as `rec_mask` (3, B, H) [m_z; m_r; m_h];
+//! the kernel only multiplies. With a sequence mask, a masked step still carries the un-dropped
+//! previous state (Keras' RNN loop selects between the cell's new state and its input state).
+//!
 //! Speed: the input projection of all steps is one GEMM (B·T, D)·(D, 3H); each step is one GEMM
 //! (B, H)·(H, 3H) against U packed once per weight update (`gru_pack`), then fused gate loops.
 //! Backward does one (B, 3H)·(3H, H) GEMM per step and the weight gradients as three large GEMMs
 //! over all steps, not per-step outer products.
 
-use super::gemm::{self, gemm, gemm_packed, View};
+use super::gemm::{self, gemm, gemm_packed, gemm_packed_cols, View};
 use super::{activate, activations::scale_by_derivative, add_column_sums, scratch, scratch_rows, Activation};
 use crate::status::KResult;
 
@@ -75,8 +93,10 @@ pub fn packed_len(input: usize, units: usize, reset_after: bool) -> usize {
     PackedSections::new(input, units, reset_after).len
 }
 
-/// Floats in the training cache: states (T+1, B, H), gates (T, B, 3H) [z|r|h̃] after activation,
-/// aux (T, B, H) = uh (reset-after, includes b_uh) or r ⊙ h_prev (reset-before). Indexed by step.
+/// Floats in the training cache: states (T+1, B, H) (un-dropped), gates (T, B, 3H) [z|r|h̃] after
+/// activation, aux (T, B, H) = uh (reset-after, includes b_uh) or r ⊙ h_prev ⊙ m_h (reset-before,
+/// the left operand of U_h; m_h = 1 without recurrent dropout). Indexed by step. The layout does
+/// not depend on recurrent dropout: backward gets the same `rec_mask` again instead.
 pub fn cache_len(d: &GruDims) -> usize {
     let (b, t, h) = (d.batch, d.time, d.units);
     (t + 1) * b * h + t * b * 3 * h + t * b * h
@@ -131,8 +151,11 @@ fn valid(mask: Option<&[u8]>, b: usize, t: usize, time: usize) -> bool {
 }
 
 /// Runs the GRU over the whole sequence. `x` (B, T, D); `h0` (B, H) or None (zeros);
-/// `mask` (B, T), nonzero = valid, or None; `packed` from `gru_pack` with the same config.
-pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<&[u8]>, packed: &[f32], dims: &GruDims, cfg: &GruConfig) -> KResult {
+/// `mask` (B, T), nonzero = valid, or None; `rec_mask` (3, B, H) [m_z; m_r; m_h] recurrent dropout
+/// masks, already scaled, or None (no recurrent dropout: the unchanged single-GEMM path);
+/// `packed` from `gru_pack` with the same config.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<&[u8]>, rec_mask: Option<&[f32]>, packed: &[f32], dims: &GruDims, cfg: &GruConfig) -> KResult {
     let GruDims { batch: nb, time: nt, input: nd, units: nh } = *dims;
     let g = 3 * nh;
     let sec = PackedSections::new(nd, nh, cfg.reset_after);
@@ -165,6 +188,9 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
     out.y_last.iter_mut().for_each(|v| *v = 0.0);
     let mut y = out.y;
     let mut hp = scratch(nb * g)?;
+    // Recurrent dropout: one gate's dropped state h_prev ⊙ m_k, (B, H).
+    let mut hm = scratch(if rec_mask.is_some() { bh } else { 0 })?;
+    let rec_masks = rec_mask.map(|m| [&m[..bh], &m[bh..2 * bh], &m[2 * bh..3 * bh]]);
 
     for s in 0..nt {
         let tin = if cfg.go_backwards { nt - 1 - s } else { s };
@@ -185,7 +211,17 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
             for row in hp.chunks_exact_mut(g) {
                 row.copy_from_slice(bias_u);
             }
-            gemm_packed(&mut hp, g, h_prev, nh, nb, nh, g, &packed[sec.recurrent.0..sec.recurrent.1])?;
+            let u = &packed[sec.recurrent.0..sec.recurrent.1];
+            match rec_masks {
+                None => gemm_packed(&mut hp, g, h_prev, nh, nb, nh, g, u)?,
+                // Gate k's block of columns reads h_prev ⊙ m_k: three (B, H)·(H, H) products.
+                Some(ms) => {
+                    for (k, m) in ms.iter().enumerate() {
+                        dropped(&mut hm, h_prev, m);
+                        gemm_packed_cols(&mut hp[k * nh..], g, &hm, nh, nb, nh, u, k * nh, (k + 1) * nh)?;
+                    }
+                }
+            }
             for b in 0..nb {
                 let hprev = &h_prev[b * nh..(b + 1) * nh];
                 let hnext = &mut h_next[b * nh..(b + 1) * nh];
@@ -220,7 +256,16 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
             }
         } else {
             hp.iter_mut().for_each(|v| *v = 0.0);
-            gemm_packed(&mut hp, g, h_prev, nh, nb, nh, 2 * nh, &packed[sec.recurrent.0..sec.recurrent.1])?;
+            let uzr = &packed[sec.recurrent.0..sec.recurrent.1];
+            match rec_masks {
+                None => gemm_packed(&mut hp, g, h_prev, nh, nb, nh, 2 * nh, uzr)?,
+                Some(ms) => {
+                    for (k, m) in ms[..2].iter().enumerate() {
+                        dropped(&mut hm, h_prev, m);
+                        gemm_packed_cols(&mut hp[k * nh..], g, &hm, nh, nb, nh, uzr, k * nh, (k + 1) * nh)?;
+                    }
+                }
+            }
             for b in 0..nb {
                 let gr = &mut gates[b * g..(b + 1) * g];
                 let au = &mut aux[b * nh..(b + 1) * nh];
@@ -237,8 +282,18 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
                 }
                 activate(cfg.recurrent_activation, &mut gr[..2 * nh]);
                 let r = &gr[nh..2 * nh];
-                for j in 0..nh {
-                    au[j] = r[j] * hprev[j];
+                match rec_masks {
+                    None => {
+                        for j in 0..nh {
+                            au[j] = r[j] * hprev[j];
+                        }
+                    }
+                    Some(ms) => {
+                        let mh = &ms[2][b * nh..(b + 1) * nh];
+                        for j in 0..nh {
+                            au[j] = r[j] * hprev[j] * mh[j];
+                        }
+                    }
                 }
             }
             // (B, H) · U_h → columns 2H.. of hp; masked rows have aux = 0 and are skipped below.
@@ -280,6 +335,14 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
     Ok(())
 }
 
+/// `out = h ⊙ m`, element-wise over (B, H).
+#[inline]
+fn dropped(out: &mut [f32], h: &[f32], m: &[f32]) {
+    for ((o, a), b) in out.iter_mut().zip(h).zip(m) {
+        *o = a * b;
+    }
+}
+
 pub struct GruGrads<'a> {
     /// (B, T, D), accumulated; None to skip.
     pub dx: Option<&'a mut [f32]>,
@@ -305,10 +368,16 @@ pub struct GruSeeds<'a> {
 
 /// Backpropagation through time; ADDS into every gradient buffer (the caller zeroes once per step).
 ///
-/// `cache` is the one `gru_forward` filled for this `x`, `mask`, weights and config; `kernel`
-/// (D, 3H) and `recurrent` (H, 3H) are the Keras-layout weights the forward packed.
+/// `cache` is the one `gru_forward` filled for this `x`, `mask`, `rec_mask`, weights and config;
+/// `rec_mask` must be the forward's too (None iff it was None); `kernel` (D, 3H) and `recurrent`
+/// (H, 3H) are the Keras-layout weights the forward packed.
+///
+/// With recurrent dropout, gate k's recurrent product is (h_prev ⊙ m_k)·U_k, so its share of
+/// dh_prev is m_k ⊙ (dHP_k·U_kᵀ) and dU_k = Σ_steps (h_prev ⊙ m_k)ᵀ·dHP_k: one (B, H)·(H, H)
+/// product per gate per step instead of one (B, 3H)·(3H, H), the same FLOPs, plus a (T·B, H)
+/// scratch of dropped states for the weight gradient.
 #[allow(clippy::too_many_arguments)]
-pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], mask: Option<&[u8]>, kernel: &[f32], recurrent: &[f32], dims: &GruDims, cfg: &GruConfig) -> KResult {
+pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], mask: Option<&[u8]>, rec_mask: Option<&[f32]>, kernel: &[f32], recurrent: &[f32], dims: &GruDims, cfg: &GruConfig) -> KResult {
     let GruDims { batch: nb, time: nt, input: nd, units: nh } = *dims;
     let g = 3 * nh;
     let bh = nb * nh;
@@ -340,6 +409,31 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
         let mut q = scratch(gemm::packed_len(nh, nh))?;
         gemm::pack_b(&mut q, View::rows(&recurrent[2 * nh..], nh, nh, g).t());
         (p, q)
+    };
+    // Recurrent dropout: U_kᵀ (H, H) packed per gate k (z, r, and h when reset-after), and a
+    // (B, H) product buffer whose rows are scaled by m_k before they are added to dh.
+    let rec_masks = rec_mask.map(|m| [&m[..bh], &m[bh..2 * bh], &m[2 * bh..3 * bh]]);
+    let mut ut_gates: Vec<Vec<f32>> = Vec::new();
+    let mut prod = Vec::new();
+    if rec_masks.is_some() {
+        let gates_via_u = if cfg.reset_after { 3 } else { 2 };
+        for k in 0..gates_via_u {
+            let mut p = scratch(gemm::packed_len(nh, nh))?;
+            gemm::pack_b(&mut p, View::rows(&recurrent[k * nh..], nh, nh, g).t());
+            ut_gates.push(p);
+        }
+        prod = scratch(bh)?;
+    }
+    // dh += Σ_k m_k ⊙ (dHP_k · U_kᵀ) over the packed gates.
+    let add_dropped_products = |dh: &mut [f32], prod: &mut [f32], dhp: &[f32], ms: &[&[f32]; 3]| -> KResult {
+        for (k, ut) in ut_gates.iter().enumerate() {
+            prod.iter_mut().for_each(|v| *v = 0.0);
+            gemm_packed(prod, nh, &dhp[k * nh..], g, nb, nh, nh, ut)?;
+            for ((d, p), m) in dh.iter_mut().zip(prod.iter()).zip(ms[k]) {
+                *d += m * p;
+            }
+        }
+        Ok(())
     };
 
     for s in (0..nt).rev() {
@@ -396,7 +490,10 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
             }
         }
         if cfg.reset_after {
-            gemm_packed(&mut dh, nh, dhp, g, nb, g, nh, &ut_p)?;
+            match rec_masks {
+                None => gemm_packed(&mut dh, nh, dhp, g, nb, g, nh, &ut_p)?,
+                Some(ms) => add_dropped_products(&mut dh, &mut prod, dhp, &ms)?,
+            }
         } else {
             // d(r ⊙ h_prev) = dh̃_pre · U_hᵀ, then the reset gate's share, then the z|r rows of U.
             drh.iter_mut().for_each(|v| *v = 0.0);
@@ -410,17 +507,30 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
                 let hprev = &h_prev[b * nh..(b + 1) * nh];
                 let d = &drh[b * nh..(b + 1) * nh];
                 let dr_ = &mut dxp[(b * nt + tin) * g + nh..(b * nt + tin) * g + 2 * nh];
-                for j in 0..nh {
-                    dr_[j] = d[j] * hprev[j];
+                let dhb = &mut dh[b * nh..(b + 1) * nh];
+                match rec_masks {
+                    None => {
+                        for j in 0..nh {
+                            dr_[j] = d[j] * hprev[j];
+                            dhb[j] += d[j] * r[j];
+                        }
+                    }
+                    // aux = r ⊙ h_prev ⊙ m_h.
+                    Some(ms) => {
+                        let mh = &ms[2][b * nh..(b + 1) * nh];
+                        for j in 0..nh {
+                            dr_[j] = d[j] * hprev[j] * mh[j];
+                            dhb[j] += d[j] * r[j] * mh[j];
+                        }
+                    }
                 }
                 scale_by_derivative(cfg.recurrent_activation, dr_, r);
                 dhp[b * g + nh..b * g + 2 * nh].copy_from_slice(dr_);
-                let dhb = &mut dh[b * nh..(b + 1) * nh];
-                for j in 0..nh {
-                    dhb[j] += d[j] * r[j];
-                }
             }
-            gemm_packed(&mut dh, nh, dhp, g, nb, 2 * nh, nh, &ut_p)?;
+            match rec_masks {
+                None => gemm_packed(&mut dh, nh, dhp, g, nb, 2 * nh, nh, &ut_p)?,
+                Some(ms) => add_dropped_products(&mut dh, &mut prod, dhp, &ms)?,
+            }
         }
     }
     if let Some(dh0) = grads.dh0 {
@@ -435,10 +545,23 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
         gemm(dx, nd, View::rows(&dxp, bt, g, g), View::rows(kernel, nd, g, g).t())?;
     }
     let tb = nt * nb;
-    if cfg.reset_after {
-        gemm(grads.drecurrent, g, View::rows(&states[..tb * nh], tb, nh, nh).t(), View::rows(&dhp_all, tb, g, g))?;
-    } else {
-        gemm(grads.drecurrent, g, View::rows(&states[..tb * nh], tb, nh, nh).t(), View::rows(&dhp_all, tb, 2 * nh, g))?;
+    match rec_masks {
+        None => {
+            let n = if cfg.reset_after { g } else { 2 * nh };
+            gemm(grads.drecurrent, g, View::rows(&states[..tb * nh], tb, nh, nh).t(), View::rows(&dhp_all, tb, n, g))?;
+        }
+        Some(ms) => {
+            // dU_k = (states ⊙ m_k)ᵀ · dHP_k, the mask broadcast over steps.
+            let mut hs = scratch(tb * nh)?;
+            for (k, m) in ms[..ut_gates.len()].iter().enumerate() {
+                for (dst, src) in hs.chunks_exact_mut(bh).zip(states.chunks_exact(bh)) {
+                    dropped(dst, src, m);
+                }
+                gemm(&mut grads.drecurrent[k * nh..], g, View::rows(&hs, tb, nh, nh).t(), View::rows(&dhp_all[k * nh..], tb, nh, g))?;
+            }
+        }
+    }
+    if !cfg.reset_after {
         gemm(&mut grads.drecurrent[2 * nh..], g, View::rows(aux_all, tb, nh, nh).t(), View::rows(&dhp_all[2 * nh..], tb, nh, g))?;
     }
     if let Some(db) = grads.dbias {

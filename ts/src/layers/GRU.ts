@@ -106,7 +106,7 @@ interface TrainingCache {
   cache: ReusableBuffer;
   /** Input dropout mask (batch, inputDim), already scaled by 1/(1 − rate). */
   inputMask: Float32Array | null;
-  /** Recurrent dropout mask (batch, units), scaled. */
+  /** Recurrent dropout masks (3, batch, units) for the z, r, h recurrent products, scaled. */
   recMask: ReusableBuffer;
   pending: {
     batch: number;
@@ -343,7 +343,7 @@ export class GRU extends Layer {
     const yLastBuf = this.buf.yLast.get(nb * h);
     const hLastBuf = this.buf.hLast.get(nb * h);
     const useRecDropout = tc !== null && this.recurrentDropout > 0;
-    const recMaskBuf = useRecDropout ? tc!.recMask.get(nb * h) : null;
+    const recMaskBuf = useRecDropout ? tc!.recMask.get(3 * nb * h) : null;
     let cacheBuf: WasmBuffer | null = null;
     if (tc) {
       const cacheLen = b.exports.gru_cache_len(nb, nt, h);
@@ -356,10 +356,14 @@ export class GRU extends Layer {
     }
     xBuf.write(x.data);
     if (tc) {
-      // Keras 3 GRUCell: one input mask per sequence, `inputs * dp_mask` at every step.
+      // Keras 3 GRUCell: masks drawn once per sequence and reused at every step. Input: one mask,
+      // `inputs * dp_mask`. Recurrent (Keras ≥ 3.8, keras-team/keras#20656): three masks, one per
+      // gate's recurrent product; the blend keeps the un-dropped state (see kernels/gru.rs).
+      // Porting note: with recurrentDropout > 0 Keras also draws three input masks (one per
+      // gate); here the input projection is one fused GEMM, so one input mask serves all gates.
       tc.inputMask = this.dropout > 0 ? dropoutMask(nb * this.inputDim, this.dropout) : null;
       if (tc.inputMask) scaleSteps(xBuf.f32(), tc.inputMask, nb, nt, this.inputDim);
-      if (recMaskBuf) recMaskBuf.write(dropoutMask(nb * h, this.recurrentDropout));
+      if (recMaskBuf) recMaskBuf.write(dropoutMask(3 * nb * h, this.recurrentDropout));
     }
     if (h0Buf) h0Buf.write(h0!.data);
     if (maskBuf) {
@@ -379,6 +383,7 @@ export class GRU extends Layer {
         xBuf.ptr,
         h0Buf ? h0Buf.ptr : 0,
         maskBuf ? maskBuf.ptr : 0,
+        recMaskBuf ? recMaskBuf.ptr : 0,
         this.packed!.ptr,
         nb,
         nt,
@@ -456,6 +461,7 @@ export class GRU extends Layer {
         tc.cache.peek()!.ptr,
         tc.tx.peek()!.ptr,
         p.hasMask ? tc.tmask.peek()!.ptr : 0,
+        p.hasRecMask ? tc.recMask.peek()!.ptr : 0,
         this.weightPtr('params', 'kernel'),
         this.weightPtr('params', 'recurrentKernel'),
         nb,

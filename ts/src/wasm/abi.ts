@@ -7,8 +7,8 @@
 
 import { FastGruError } from './errors.js';
 
-/** Must match `crate/src/abi.rs` (`ABI_VERSION`). */
-export const ABI_VERSION = 1;
+/** Must match `crate/src/abi.rs` (`ABI_VERSION`). 2: gru_forward / gru_backward take recMask. */
+export const ABI_VERSION = 2;
 
 /** Activation ids. Must match `crate/src/kernels/activations.rs` (`Activation`). */
 export enum Activation {
@@ -130,6 +130,10 @@ export interface WasmExports {
     x: Ptr, // (B, T, D)
     h0: Ptr, // (B, H) or 0
     mask: Ptr, // (B, T) u8, nonzero = valid, or 0
+    // (3, B, H) f32 recurrent dropout masks [m_z; m_r; m_h], scaled (0 or 1/(1 − rate)), drawn once
+    // per sequence, or 0 = none. Gate k's recurrent matmul reads h_prev ⊙ m_k; the update blend
+    // z ⊙ h_prev + (1 − z) ⊙ h̃ keeps the un-dropped h_prev (Keras 3.8+ GRUCell, implementation 1).
+    recMask: Ptr,
     packed: Ptr, // from gru_pack
     batch: number,
     time: number,
@@ -151,6 +155,7 @@ export interface WasmExports {
     cache: Ptr, // filled by gru_forward
     x: Ptr, // (B, T, D) as given to gru_forward
     mask: Ptr, // as given to gru_forward, or 0
+    recMask: Ptr, // (3, B, H) as given to gru_forward, or 0
     kernel: Ptr, // (D, 3H)
     recurrent: Ptr, // (H, 3H)
     batch: number,
