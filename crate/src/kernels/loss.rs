@@ -5,7 +5,9 @@
 //! MAE, BCE, Huber and log-cosh; a sum over classes for the cross-entropies), and the reduction is
 //! Keras 3's `sum_over_batch_size` with per-row weights w_r:
 //!
-//!     loss = Σ_r w_r · L_r / N          dL/dpred[r, :] = w_r / N · dL_r/dpred[r, :]
+//! ```text
+//! loss = Σ_r w_r · L_r / N          dL/dpred[r, :] = w_r / N · dL_r/dpred[r, :]
+//! ```
 //!
 //! N counts every row, whatever its weight: Keras 3 `reduce_values` divides the weighted sum by
 //! the number of loss values, not by Σ w (keras/src/losses/loss.py, `reduce_weighted_values` →
