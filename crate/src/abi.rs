@@ -20,7 +20,8 @@ use std::alloc::{alloc as sys_alloc, dealloc, Layout};
 use std::collections::BTreeMap;
 
 /// Bumped whenever an export's signature or meaning changes. Must match `ts/src/wasm/abi.ts`.
-/// 2: `gru_forward` / `gru_backward` take `rec_mask` (recurrent dropout) after `mask`.
+/// 2: `gru_forward` / `gru_backward` take `rec_mask` (recurrent dropout) after `mask`;
+/// `loss_forward_backward` takes per-row weights, per-row losses and its hyper-parameters.
 pub const ABI_VERSION: u32 = 2;
 
 /// GRU flag bits. Must match `ts/src/wasm/abi.ts` (`GruFlags`).
@@ -536,12 +537,30 @@ pub unsafe extern "C" fn dense_backward(dx: usize, dw: usize, db: usize, dy: usi
     })())
 }
 
-/// Loss and its gradient in one pass (see `kernels::loss`).
+/// Loss and its gradient in one pass (see `kernels::loss`): Keras 3 `sum_over_batch_size`,
+/// loss = Σ_r w_r·L_r / N over the N rows (one row = one prediction vector, the last axis).
 ///
-/// loss_out: (1) out, the mean loss · dpred: (N, C) out (overwritten) or 0 · pred: (N, C) ·
-/// target: (N, C) f32, or (N) i32 class ids for the sparse kinds
+/// loss_out: (1) out, the mean loss · dpred: (N, C) out, dL/dpred, overwritten, or 0 ·
+/// row_loss: (N) out, the unweighted per-row loss L_r, or 0 · pred: (N, C) ·
+/// target: (N, C) f32, or (N) i32 class ids for the sparse kinds ·
+/// weights: (N) f32 per-row weights (sample × class weights × a mask already rescaled by
+/// N / Σmask as Keras' `apply_mask` does), or 0 for all ones · rows: N · cols: C · kind: LossKind ·
+/// delta: Huber's δ (> 0; read by Huber only, pass 1.0 otherwise) ·
+/// label_smoothing: in [0, 1] for (binary/categorical) cross-entropy, else 0
 #[no_mangle]
-pub unsafe extern "C" fn loss_forward_backward(loss_out: usize, dpred: usize, pred: usize, target: usize, rows: usize, cols: usize, kind: i32) -> i32 {
+pub unsafe extern "C" fn loss_forward_backward(
+    loss_out: usize,
+    dpred: usize,
+    row_loss: usize,
+    pred: usize,
+    target: usize,
+    weights: usize,
+    rows: usize,
+    cols: usize,
+    kind: i32,
+    delta: f32,
+    label_smoothing: f32,
+) -> i32 {
     to_status((|| {
         let kind = LossKind::from_i32(kind)?;
         let nc = count("prediction (N, C)", &[rows, cols])?;
@@ -554,11 +573,17 @@ pub unsafe extern "C" fn loss_forward_backward(loss_out: usize, dpred: usize, pr
             check_finite("target", t)?;
             Target::Dense(t)
         };
+        let weights = a.opt_input::<f32>("weights", weights, rows)?;
         let out = a.output("loss", loss_out, 1)?;
         let dpred = a.opt_output("dprediction", dpred, nc)?;
+        let row_loss = a.opt_output("row_loss", row_loss, rows)?;
         a.check_disjoint()?;
         check_finite("prediction", pred)?;
-        out[0] = loss::loss_forward_backward(dpred, pred, target, rows, cols, kind)?;
+        if let Some(w) = weights {
+            check_finite("weights", w)?;
+        }
+        let params = loss::LossParams { delta, label_smoothing };
+        out[0] = loss::loss_forward_backward(dpred, row_loss, pred, target, weights, rows, cols, kind, &params)?;
         Ok(())
     })())
 }

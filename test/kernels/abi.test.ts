@@ -88,7 +88,7 @@ describe('constants: the Rust and TS definitions agree (read from the sources)',
 
   it('LossKind (loss.rs) == LossKind (abi.ts)', () => {
     const rust = rustEnum(src('crate/src/kernels/loss.rs'), 'LossKind');
-    expect(Object.keys(rust).length).toBe(8);
+    expect(Object.keys(rust).length).toBe(10);
     expect(tsEnum(LossKind as unknown as Record<string, number>)).toEqual(rust);
   });
 
@@ -265,7 +265,7 @@ describe('Status values, provoked from the kernels, and messages that name the a
         const zero = provoke(b, (alloc) => b.exports.dense_forward(alloc(4).ptr, alloc(ones(4)).ptr, alloc(ones(4)).ptr, 0, 0, 2, 2, 0));
         expect(zero.status).toBe(Status.InvalidArgument);
         expect(zero.message).toMatch(/every size must be at least 1/);
-        const loss = provoke(b, (alloc) => b.exports.loss_forward_backward(alloc(1).ptr, 0, alloc(ones(4)).ptr, alloc(ones(4)).ptr, 2, 2, 42));
+        const loss = provoke(b, (alloc) => b.exports.loss_forward_backward(alloc(1).ptr, 0, 0, alloc(ones(4)).ptr, alloc(ones(4)).ptr, 0, 2, 2, 42, 1, 0));
         expect(loss.status).toBe(Status.InvalidArgument);
         expect(loss.message).toMatch(/unknown loss id 42/);
         const overlap = provoke(b, (alloc) => {
@@ -339,13 +339,13 @@ describe('Status values, provoked from the kernels, and messages that name the a
       it('IndexOutOfRange: a sparse label equal to the class count, naming the label and its row', () => {
         const b = backends[k];
         const r = provoke(b, (alloc) =>
-          b.exports.loss_forward_backward(alloc(1).ptr, alloc(6).ptr, alloc(ones(6)).ptr, alloc(new Int32Array([0, 3])).ptr, 2, 3, LossKind.SparseCategoricalCrossentropyLogits),
+          b.exports.loss_forward_backward(alloc(1).ptr, alloc(6).ptr, 0, alloc(ones(6)).ptr, alloc(new Int32Array([0, 3])).ptr, 0, 2, 3, LossKind.SparseCategoricalCrossentropyLogits, 1, 0),
         );
         expect(r.status).toBe(Status.IndexOutOfRange);
         expect(r.status).toBe(5);
         expect(r.message).toMatch(/label 3 at row 1 is outside \[0, 3\)/);
         const neg = provoke(b, (alloc) =>
-          b.exports.loss_forward_backward(alloc(1).ptr, 0, alloc(ones(6)).ptr, alloc(new Int32Array([-1, 0])).ptr, 2, 3, LossKind.SparseCategoricalCrossentropy),
+          b.exports.loss_forward_backward(alloc(1).ptr, 0, 0, alloc(ones(6)).ptr, alloc(new Int32Array([-1, 0])).ptr, 0, 2, 3, LossKind.SparseCategoricalCrossentropy, 1, 0),
         );
         expect(neg.status).toBe(Status.IndexOutOfRange);
         expect(neg.message).toMatch(/label -1 at row 0/);
@@ -410,7 +410,7 @@ describe('Status values, provoked from the kernels, and messages that name the a
         const x = ones(4);
         x[2] = NaN;
         expect(run((alloc) => e.dense_forward(alloc(4).ptr, alloc(x).ptr, alloc(ones(4)).ptr, 0, 2, 2, 2, 0))).toBeInstanceOf(NonFiniteError);
-        expect(run((alloc) => e.loss_forward_backward(alloc(1).ptr, 0, alloc(ones(4)).ptr, alloc(new Int32Array([0, 2])).ptr, 2, 2, 7))).toBeInstanceOf(IndexError);
+        expect(run((alloc) => e.loss_forward_backward(alloc(1).ptr, 0, 0, alloc(ones(4)).ptr, alloc(new Int32Array([0, 2])).ptr, 0, 2, 2, 7, 1, 0))).toBeInstanceOf(IndexError);
         expect(run(() => e.free(12345))).toBeInstanceOf(DisposedError);
       });
     });
@@ -587,6 +587,15 @@ function refLoss(kind: LossKind, pred: number[], target: number[], rows: number,
         total -= p[target[i]] - lse;
         break;
       }
+      case LossKind.Huber: // δ = 1
+        total += p.reduce((s, v, j) => {
+          const e = Math.abs(v - target[i * cols + j]);
+          return s + (e <= 1 ? 0.5 * e * e : e - 0.5);
+        }, 0) / cols;
+        break;
+      case LossKind.LogCosh:
+        total += p.reduce((s, v, j) => s + Math.log(Math.cosh(v - target[i * cols + j])), 0) / cols;
+        break;
     }
   }
   return total / rows;
@@ -610,6 +619,8 @@ describe('LossKind ids: each kind computes the Keras 3 loss of its name', () => 
     [LossKind.CategoricalCrossentropyLogits, logits, oneHot],
     [LossKind.SparseCategoricalCrossentropy, probs, labels],
     [LossKind.SparseCategoricalCrossentropyLogits, logits, labels],
+    [LossKind.Huber, logits, real],
+    [LossKind.LogCosh, logits, real],
   ];
   for (const k of BUILDS) {
     for (const [kind, pred, target] of cases) {
@@ -619,7 +630,7 @@ describe('LossKind ids: each kind computes the Keras 3 loss of its name', () => 
         const out = b.alloc(1);
         const p = b.fromArray(Float32Array.from(pred));
         const t = b.fromArray(sparse ? Int32Array.from(target) : Float32Array.from(target));
-        b.run('loss', () => b.exports.loss_forward_backward(out.ptr, 0, p.ptr, t.ptr, rows, cols, kind));
+        b.run('loss', () => b.exports.loss_forward_backward(out.ptr, 0, 0, p.ptr, t.ptr, 0, rows, cols, kind, 1, 0));
         const ref = refLoss(kind, Array.from(Float32Array.from(pred)), target, rows, cols);
         expect(Math.abs(out.f32()[0] - ref), `${LossKind[kind]}: ${out.f32()[0]} vs ${ref}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(ref)));
         [out, p, t].forEach((x) => x.dispose());
@@ -631,10 +642,38 @@ describe('LossKind ids: each kind computes the Keras 3 loss of its name', () => 
     const r = provoke(b, (alloc) => {
       const t = Float32Array.from(real);
       t[5] = NaN;
-      return b.exports.loss_forward_backward(alloc(1).ptr, 0, alloc(Float32Array.from(logits)).ptr, alloc(t).ptr, rows, cols, LossKind.MeanSquaredError);
+      return b.exports.loss_forward_backward(alloc(1).ptr, 0, 0, alloc(Float32Array.from(logits)).ptr, alloc(t).ptr, 0, rows, cols, LossKind.MeanSquaredError, 1, 0);
     });
     expect(r.status).toBe(Status.NonFinite);
     expect(r.message).toMatch(/^target has a non-finite value \(NaN\) at flat index 5/);
+  });
+  it('weights, row_loss, delta and label_smoothing are checked, naming the argument', () => {
+    const b = backends.simd;
+    const call = (o: { w?: Float32Array; rowsLen?: number; kind?: LossKind; delta?: number; s?: number }) =>
+      provoke(b, (alloc) =>
+        b.exports.loss_forward_backward(
+          alloc(1).ptr,
+          0,
+          o.rowsLen ? alloc(o.rowsLen).ptr : 0,
+          alloc(Float32Array.from(probs)).ptr,
+          alloc(Float32Array.from(binary)).ptr,
+          o.w ? alloc(o.w).ptr : 0,
+          rows,
+          cols,
+          o.kind ?? LossKind.BinaryCrossentropy,
+          o.delta ?? 1,
+          o.s ?? 0,
+        ),
+      );
+    const w = new Float32Array([1, NaN, 1]);
+    expect(call({ w }).status).toBe(Status.NonFinite);
+    expect(call({ w }).message).toMatch(/^weights has a non-finite value \(NaN\) at flat index 1/);
+    expect(call({ w: new Float32Array(2) }).status).toBe(Status.ShapeMismatch);
+    expect(call({ rowsLen: 2 }).message).toMatch(/^row_loss: needs 12 bytes/);
+    expect(call({ kind: LossKind.Huber, delta: 0 }).message).toMatch(/huber: delta must be a finite number > 0, got 0/);
+    expect(call({ s: 1.5 }).message).toMatch(/label_smoothing must be in \[0, 1\], got 1.5/);
+    expect(call({ kind: LossKind.MeanSquaredError, s: 0.1 }).message).toMatch(/only binary and categorical cross-entropy smooth labels; pass 0/);
+    expect(call({ rowsLen: 3, w: new Float32Array([1, 0, 2]), s: 0.1 }).status).toBe(Status.Ok);
   });
 });
 

@@ -297,13 +297,17 @@ describe('Losses: loss_forward_backward leaves NaN margins alone', () => {
           // Probabilities in (0, 1) suit every kind (logit kinds take any real).
           const predData = uniform(r, n * c, 0.05, 0.95);
           const target = sparse ? Int32Array.from({ length: n }, () => Math.floor(r() * c)) : uniform(r, n * c, 0, 1);
+          const weightData = uniform(r, n, 0, 2);
           for (const withGrad of [true, false]) {
-            poisonCall(b, `${what}${withGrad ? '' : ' (no dpred)'}`, (region) => {
+            // With a dpred buffer also the per-row losses and weights (each pointer is optional).
+            poisonCall(b, `${what}${withGrad ? ' (dpred, row_loss, weights)' : ' (no dpred)'}`, (region) => {
               const pred = region('prediction', n * c, 'input', predData);
               const t = sparse ? region('labels', n, 'input', target, 'int32') : region('target', n * c, 'input', target);
+              const w = withGrad ? region('weights', n, 'input', weightData) : null;
               const out = region('loss', 1, 'overwritten', null);
               const dpred = withGrad ? region('dprediction', n * c, 'overwritten', null) : null;
-              b.run('loss', () => e.loss_forward_backward(out.ptr, dpred ? dpred.ptr : 0, pred.ptr, t.ptr, n, c, kind));
+              const rows = withGrad ? region('row_loss', n, 'overwritten', null) : null;
+              b.run('loss', () => e.loss_forward_backward(out.ptr, dpred ? dpred.ptr : 0, rows ? rows.ptr : 0, pred.ptr, t.ptr, w ? w.ptr : 0, n, c, kind, 1, 0));
             });
           }
         });

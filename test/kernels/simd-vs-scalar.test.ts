@@ -512,7 +512,7 @@ function lossInputs(kind: LossKind, rows: number, cols: number, seed: number): {
   const sparse = kind === LossKind.SparseCategoricalCrossentropy || kind === LossKind.SparseCategoricalCrossentropyLogits;
   const logits = kind === LossKind.BinaryCrossentropyLogits || kind === LossKind.CategoricalCrossentropyLogits || kind === LossKind.SparseCategoricalCrossentropyLogits;
   let pred: Float32Array;
-  if (logits || kind === LossKind.MeanSquaredError || kind === LossKind.MeanAbsoluteError) {
+  if (logits || kind === LossKind.MeanSquaredError || kind === LossKind.MeanAbsoluteError || kind === LossKind.Huber || kind === LossKind.LogCosh) {
     pred = uniform(r, rows * cols, -3, 3);
   } else if (kind === LossKind.BinaryCrossentropy) {
     pred = uniform(r, rows * cols, 0.02, 0.98);
@@ -539,16 +539,25 @@ function lossInputs(kind: LossKind, rows: number, cols: number, seed: number): {
   return { pred, target };
 }
 
-function runLoss(b: Backend, kind: LossKind, rows: number, cols: number, seed: number, withGrad: boolean): { loss: number; dpred: Float32Array | null } {
+/** Kinds that take label smoothing (loss.rs `LossKind::smooths`). */
+const SMOOTHS = [LossKind.BinaryCrossentropy, LossKind.BinaryCrossentropyLogits, LossKind.CategoricalCrossentropy, LossKind.CategoricalCrossentropyLogits];
+
+/** `options`: per-row weights (some zero), per-row losses, δ = 0.7 for Huber, smoothing 0.2. */
+function runLoss(b: Backend, kind: LossKind, rows: number, cols: number, seed: number, withGrad: boolean, options = false): { loss: number; dpred: Float32Array | null; rowLoss: Float32Array | null } {
   const { pred, target } = lossInputs(kind, rows, cols, seed);
+  const weights = uniform(rng(seed + 1), rows, -0.5, 2).map((v) => Math.max(v, 0));
   const e = b.exports;
   return withBuffers(b, (own) => {
     const out = own(b.alloc(1));
     const dpred = withGrad ? own(b.alloc(rows * cols)) : null;
+    const rowLoss = options ? own(b.alloc(rows)) : null;
     const p = own(b.fromArray(pred));
     const t = own(b.fromArray(target));
-    b.run('loss', () => e.loss_forward_backward(out.ptr, dpred ? dpred.ptr : 0, p.ptr, t.ptr, rows, cols, kind));
-    return { loss: out.f32()[0], dpred: dpred ? dpred.toFloat32Array() : null };
+    const w = options ? own(b.fromArray(weights)) : null;
+    const delta = options && kind === LossKind.Huber ? 0.7 : 1;
+    const smoothing = options && SMOOTHS.includes(kind) ? 0.2 : 0;
+    b.run('loss', () => e.loss_forward_backward(out.ptr, dpred ? dpred.ptr : 0, rowLoss ? rowLoss.ptr : 0, p.ptr, t.ptr, w ? w.ptr : 0, rows, cols, kind, delta, smoothing));
+    return { loss: out.f32()[0], dpred: dpred ? dpred.toFloat32Array() : null, rowLoss: rowLoss ? rowLoss.toFloat32Array() : null };
   });
 }
 
@@ -574,6 +583,12 @@ describe('loss_forward_backward: simd vs scalar for each loss kind', () => {
         // Without a dpred buffer the loss is the same (scratch path).
         const noGrad = runLoss(simd, kind, n, c, 900 + 17 * kind + k, false);
         expect(noGrad.loss, `${what}: loss without dpred`).toBe(a.loss);
+        // With weights, per-row losses and the kind's hyper-parameter.
+        const ao = runLoss(simd, kind, n, c, 900 + 17 * kind + k, true, true);
+        const so = runLoss(scalar, kind, n, c, 900 + 17 * kind + k, true, true);
+        expectClose(`${what} (options): loss`, new Float32Array([ao.loss]), new Float32Array([so.loss]));
+        expectClose(`${what} (options): dpred`, ao.dpred!, so.dpred!);
+        expectClose(`${what} (options): row_loss`, ao.rowLoss!, so.rowLoss!);
       });
     });
   }

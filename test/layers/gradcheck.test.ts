@@ -243,7 +243,7 @@ function kinkDistance(act: DenseActivation, z: number): number {
 // Losses: float64 references of the Keras 3 definitions (sum_over_batch_size reduction).
 // ---------------------------------------------------------------------------------------------
 interface LossCase {
-  loss: 'mse' | 'mae' | 'binaryCrossentropy' | 'categoricalCrossentropy' | 'sparseCategoricalCrossentropy';
+  loss: 'mse' | 'mae' | 'huber' | 'logCosh' | 'binaryCrossentropy' | 'categoricalCrossentropy' | 'sparseCategoricalCrossentropy';
   fromLogits: boolean;
   /** Dense activation in front of the loss. */
   head: 'linear' | 'sigmoid' | 'softmax';
@@ -256,6 +256,8 @@ const C = 3;
 const LOSS_CASES: LossCase[] = [
   { loss: 'mse', fromLogits: false, head: 'linear', sequences: true },
   { loss: 'mae', fromLogits: false, head: 'linear', sequences: false },
+  { loss: 'huber', fromLogits: false, head: 'linear', sequences: true },
+  { loss: 'logCosh', fromLogits: false, head: 'linear', sequences: false },
   { loss: 'binaryCrossentropy', fromLogits: false, head: 'sigmoid', sequences: false },
   { loss: 'binaryCrossentropy', fromLogits: true, head: 'linear', sequences: true },
   { loss: 'categoricalCrossentropy', fromLogits: false, head: 'softmax', sequences: false },
@@ -280,6 +282,15 @@ function referenceLoss(c: LossCase, yTrue: ArrayLike<number>, yPred: ArrayLike<n
         break;
       case 'mae':
         row = p.reduce((s, v, j) => s + Math.abs(v - t[j]), 0) / C;
+        break;
+      case 'huber': // keras/src/losses/losses.py `huber`, δ = 1
+        row = p.reduce((s, v, j) => {
+          const e = Math.abs(v - t[j]);
+          return s + (e <= 1 ? 0.5 * e * e : e - 0.5);
+        }, 0) / C;
+        break;
+      case 'logCosh': // keras/src/losses/losses.py `log_cosh`
+        row = p.reduce((s, v, j) => s + Math.log(Math.cosh(v - t[j])), 0) / C;
         break;
       case 'binaryCrossentropy':
         row =

@@ -15,8 +15,8 @@ export type { GRULayerArgs, GRUCallArgs, GRUGradients } from './layers/GRU.js';
 export { Dense, DENSE_DEFAULTS } from './layers/Dense.js';
 export type { DenseLayerArgs, DenseGradients } from './layers/Dense.js';
 export * as initializers from './initializers.js';
-export { lossAndGradient } from './training/losses.js';
-export type { LossName, LossOptions } from './training/losses.js';
+export { lossAndGradient, LossFunction, getLoss, rowWeights, LOSS_DEFAULTS } from './training/losses.js';
+export type { LossName, LossOptions, LossArgs, LossWeighting, LossConfig, LossIdentifier } from './training/losses.js';
 export type { ActivationName } from './activations.js';
 export { Activation, LossKind, ABI_VERSION } from './wasm/abi.js';
 export {

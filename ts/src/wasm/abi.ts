@@ -7,7 +7,7 @@
 
 import { FastGruError } from './errors.js';
 
-/** Must match `crate/src/abi.rs` (`ABI_VERSION`). 2: gru_forward / gru_backward take recMask. */
+/** Must match `crate/src/abi.rs` (`ABI_VERSION`). 2: gru_forward / gru_backward take recMask; loss_forward_backward takes row weights, row losses, hyper-parameters. */
 export const ABI_VERSION = 2;
 
 /** Activation ids. Must match `crate/src/kernels/activations.rs` (`Activation`). */
@@ -34,6 +34,10 @@ export enum LossKind {
   CategoricalCrossentropyLogits = 5,
   SparseCategoricalCrossentropy = 6,
   SparseCategoricalCrossentropyLogits = 7,
+  /** Keras `Huber(delta)`: ½e² where |e| ≤ δ, else δ|e| − ½δ²; mean over the last axis. */
+  Huber = 8,
+  /** Keras `LogCosh`: log(cosh(yPred − yTrue)); mean over the last axis. */
+  LogCosh = 9,
 }
 
 /** GRU flag bits. Must match `crate/src/abi.rs` (`GRU_RESET_AFTER`, `GRU_GO_BACKWARDS`). */
@@ -189,14 +193,22 @@ export interface WasmExports {
     units: number,
     activation: number,
   ): Status;
+  /**
+   * Mean loss Σ_r w_r·L_r / N (Keras 3 sum_over_batch_size; a row is one prediction vector)
+   * and dL/dpred in one pass.
+   */
   loss_forward_backward(
     lossOut: Ptr, // out: (1) mean loss
     dpred: Ptr, // out (overwritten): (N, C) or 0
+    rowLoss: Ptr, // out: (N) unweighted per-row loss L_r, or 0
     pred: Ptr, // (N, C)
     target: Ptr, // (N, C) f32, or (N) i32 for sparse kinds
-    rows: number,
-    cols: number,
+    weights: Ptr, // (N) f32 per-row weights (sample × class × rescaled mask), or 0 for ones
+    rows: number, // N
+    cols: number, // C
     kind: number, // LossKind
+    delta: number, // f32, Huber's δ > 0 (read by Huber only)
+    labelSmoothing: number, // f32 in [0, 1] for (binary/categorical) cross-entropy, else 0
   ): Status;
   init_random(
     out: Ptr, // out: (n)
