@@ -110,7 +110,7 @@ export class Dense extends Layer {
   apply(x: Tensor, args?: CallArgs): Tensor;
   apply(x: Tensor | SymbolicTensor, args: CallArgs = {}): Tensor | SymbolicTensor {
     this.assertLive();
-    if (!(x instanceof Tensor) && !(x instanceof SymbolicTensor)) throw new ValueError(`Dense '${this.name}'.apply expects a Tensor; make one with tensor(array)`);
+    if (!(x instanceof Tensor) && !(x instanceof SymbolicTensor) && !Array.isArray(x)) throw new ValueError(`Dense '${this.name}'.apply expects a Tensor; make one with tensor(array)`);
     return super.apply(x as Tensor, args) as Tensor;
   }
 

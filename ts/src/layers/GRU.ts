@@ -67,7 +67,7 @@ export interface GRULayerArgs extends LayerArgs {
 export interface GRUCallArgs {
   [key: string]: unknown;
   /** (batch, units), or a one-element array of it (Keras passes a list of states). */
-  initialState?: Tensor | Tensor[] | null;
+  initialState?: Tensor | Tensor[] | SymbolicTensor | SymbolicTensor[] | null;
   /** (batch, time); nonzero = valid step. Keras semantics: masked steps carry state and output. */
   mask?: Tensor | null;
   /** Keep what backward() needs. Defaults to false. */

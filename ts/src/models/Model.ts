@@ -15,7 +15,7 @@ import { Layer, LayerArgs, NodeContext, Shape } from '../layers/Layer.js';
 import { InputLayer } from '../layers/Input.js';
 import { Node, SymbolicTensor } from './SymbolicTensor.js';
 import { Trainer } from '../training/Trainer.js';
-import type { CompileArgs, FitArgs, EvaluateArgs, PredictArgs, History, Logs, TrainerData } from '../training/Trainer.js';
+import type { BatchSource, CompileArgs, FitArgs, EvaluateArgs, PredictArgs, History, Logs, TrainerData } from '../training/Trainer.js';
 
 export interface ModelArgs {
   inputs: SymbolicTensor | SymbolicTensor[];
@@ -347,12 +347,12 @@ export class Model extends Layer {
   }
 
   /** Trains for `epochs` (Keras `fit`); returns the History. */
-  fit(x: TrainerData, y?: TrainerData | FitArgs, args?: FitArgs): Promise<History> {
+  async fit(x: TrainerData | BatchSource, y?: TrainerData | FitArgs, args?: FitArgs): Promise<History> {
     return this.requireTrainer('fit()').fit(x, y, args);
   }
 
   /** Loss and metrics on data (Keras `evaluate`): a number, or a list [loss, ...metrics]. */
-  evaluate(x: TrainerData, y: TrainerData, args?: EvaluateArgs): Promise<number | number[]> {
+  async evaluate(x: TrainerData | BatchSource, y?: TrainerData, args?: EvaluateArgs): Promise<number | number[]> {
     return this.requireTrainer('evaluate()').evaluate(x, y, args);
   }
 

@@ -13,12 +13,15 @@
  * weight is touched; `onNonFinite: 'warn'` skips that update with a warning instead.
  */
 import { Tensor, fmtShape } from '../tensor.js';
-import { NonFiniteError, ValueError } from '../wasm/errors.js';
+import { FastGruError, NonFiniteError, ValueError } from '../wasm/errors.js';
 import type { Layer } from '../layers/Layer.js';
 import { ForwardRecord, Model, gatherRows, sliceRows, toTensorList } from '../models/Model.js';
 import { Optimizer, OptimizerIdentifier, ParamSlot, getOptimizer } from './optimizers.js';
-import { LossFunction, LossIdentifier, getLoss } from './losses.js';
-import { Metric, MetricIdentifier, getMetric, Mean } from './metrics.js';
+import { LossFunction, LossIdentifier, getLoss, rowWeights } from './losses.js';
+import { Mean, PredictionMetric, getMetric } from './metrics.js';
+
+/** A metric name ('accuracy', 'mse', 'auc', …) or a metric object. */
+export type MetricIdentifier = string | PredictionMetric;
 import { CallbackList, CallbacksArg, History, Logs } from './callbacks.js';
 import { globalRandom } from '../random.js';
 
@@ -110,7 +113,7 @@ interface OutputSpec {
   /** This output's loss over the epoch (logged as `<name>_loss` with several outputs). */
   lossMean: Mean;
   weight: number;
-  metrics: Metric[];
+  metrics: PredictionMetric[];
 }
 
 const nextTurn: () => Promise<void> =
@@ -141,7 +144,7 @@ export function leafLayers(layers: Layer[]): Layer[] {
 export class Trainer {
   readonly optimizer: Optimizer;
   private readonly outputs: OutputSpec[];
-  private readonly lossTracker = new Mean('loss');
+  private readonly lossTracker = new Mean({ name: 'loss' });
   private readonly onNonFinite: 'error' | 'warn';
   private slots: ParamSlot[] | null = null;
   private slotLayers: Layer[] = [];
@@ -185,7 +188,7 @@ export class Trainer {
       const loss = getLoss(lossId);
       const metricIds = Array.isArray(args.metrics) ? args.metrics : args.metrics ? (args.metrics as Record<string, MetricIdentifier[]>)[names[i]] ?? [] : [];
       const metrics = metricIds.map((m) => getMetric(m, { loss: loss.name, outputShape: t.shape }));
-      return { name: names[i], loss, lossMean: new Mean(`${names[i]}_loss`), weight: pick<number>(args.lossWeights as never, i, 'lossWeights', 1), metrics };
+      return { name: names[i], loss, lossMean: new Mean({ name: `${names[i]}_loss` }), weight: pick<number>(args.lossWeights as never, i, 'lossWeights', 1), metrics };
     });
   }
 
@@ -293,8 +296,21 @@ export class Trainer {
     return penalty;
   }
 
-  /** Forward + loss on one batch; with `train`, backward and the optimizer step too. Returns per-output losses. */
+  /** `runStep` with the step named in every error (`epoch 3, batch 7 (iteration 87): ...`). */
   private step(xs: Tensor[], ys: Tensor[], train: boolean, sampleWeight: Tensor | null, classWeight: Record<number, number> | null, where: string): { total: number; perOutput: number[]; record: ForwardRecord } {
+    try {
+      return this.runStep(xs, ys, train, sampleWeight, classWeight, where);
+    } catch (e) {
+      if (e instanceof FastGruError && !e.message.startsWith(where)) {
+        const Kind = e.constructor as new (m: string) => FastGruError;
+        throw new Kind(`${where}: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  /** Forward + loss on one batch; with `train`, backward and the optimizer step too. Returns per-output losses. */
+  private runStep(xs: Tensor[], ys: Tensor[], train: boolean, sampleWeight: Tensor | null, classWeight: Record<number, number> | null, where: string): { total: number; perOutput: number[]; record: ForwardRecord } {
     if (ys.length !== this.outputs.length) {
       throw new ValueError(`the model has ${this.outputs.length} output(s) (${this.outputs.map((o) => o.name).join(', ')}), got ${ys.length} target tensor(s)`);
     }
@@ -307,8 +323,11 @@ export class Trainer {
       const o = this.outputs[k];
       const yTrue = ys[k];
       if (yTrue.shape[0] !== yPred.shape[0]) throw new ValueError(`output '${o.name}': ${yTrue.shape[0]} targets for ${yPred.shape[0]} samples`);
-      const weights = this.rowWeights(k, yTrue, yPred, sampleWeight, classWeight);
-      const { loss, grad } = o.loss.compute(yTrue, yPred, { weights, mask: rec.outputMasks[k] });
+      const sw = this.rowWeights(k, yTrue, yPred, sampleWeight, classWeight);
+      const mask = sequenceMask(rec.outputMasks[k], yPred);
+      // Keras 3 `apply_mask`: a mask makes the loss the mean over valid steps; weights are not normalised.
+      const weights = mask || sw ? rowWeights(yPred.shape, { sampleWeight: sw, mask }, `loss of output '${o.name}'`) : null;
+      const { loss, grad } = o.loss.compute(yTrue, yPred, weights);
       perOutput.push(loss);
       if (o.weight !== 1) {
         const g = grad.data as Float32Array;
@@ -361,7 +380,9 @@ export class Trainer {
     this.lossTracker.update(total, batch);
     this.outputs.forEach((o, k) => {
       if (this.outputs.length > 1) o.lossMean.update(perOutput[k], batch);
-      for (const m of o.metrics) m.update(ys[k], rec.outputs[k], this.rowWeights(k, ys[k], rec.outputs[k], sampleWeight, null), rec.outputMasks[k]);
+      if (!o.metrics.length) return;
+      const w = withMask(this.rowWeights(k, ys[k], rec.outputs[k], sampleWeight, null), rec.outputMasks[k], rec.outputs[k]);
+      for (const m of o.metrics) m.update(ys[k], rec.outputs[k], w);
     });
   }
 
@@ -601,6 +622,24 @@ export class Trainer {
     this.optimizer.dispose();
     for (const o of this.outputs) o.loss.dispose();
   }
+}
+
+/** The output's mask when it covers the output's rows (a (batch, time) mask of a sequence output). */
+function sequenceMask(mask: Tensor | null, yPred: Tensor): Tensor | null {
+  if (!mask) return null;
+  const rows = yPred.size / yPred.shape[yPred.rank - 1];
+  return mask.size === rows && yPred.rank >= 3 ? mask : null;
+}
+
+/** Row weights with a sequence mask folded in (masked steps weigh 0), as Keras feeds metrics. */
+function withMask(w: Float32Array | null, mask: Tensor | null, yPred: Tensor): Float32Array | null {
+  if (!mask) return w;
+  const rows = yPred.size / yPred.shape[yPred.rank - 1];
+  if (mask.size !== rows) return w;
+  const out = w ? Float32Array.from(w) : new Float32Array(rows).fill(1);
+  const m = mask.data;
+  for (let r = 0; r < rows; r++) if (m[r] === 0) out[r] = 0;
+  return out;
 }
 
 function isPlainIdentifier(v: unknown): boolean {
