@@ -29,3 +29,16 @@ export {
   InternalError,
   Status,
 } from './wasm/errors.js';
+export { Embedding, EMBEDDING_DEFAULTS } from './layers/Embedding.js';
+export type { EmbeddingLayerArgs, EmbeddingGradients } from './layers/Embedding.js';
+export { Dropout, SpatialDropout1D } from './layers/Dropout.js';
+export type { DropoutLayerArgs, SpatialDropout1DLayerArgs } from './layers/Dropout.js';
+export { ActivationLayer } from './layers/Activation.js';
+export type { ActivationLayerArgs } from './layers/Activation.js';
+export { Flatten, RepeatVector } from './layers/Reshape.js';
+export type { RepeatVectorLayerArgs } from './layers/Reshape.js';
+export { Masking } from './layers/Masking.js';
+export type { MaskingLayerArgs } from './layers/Masking.js';
+export { GlobalAveragePooling1D, GlobalMaxPooling1D } from './layers/Pooling.js';
+export { Concatenate, Add } from './layers/Merge.js';
+export type { ConcatenateLayerArgs } from './layers/Merge.js';
