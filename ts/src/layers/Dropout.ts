@@ -123,7 +123,7 @@ export class Dropout extends Layer {
   protected checkInput(_x: Tensor): void {}
 
   /** dx = dy ⊙ mask of the node's last training call. */
-  backwardNode(dOutputs: (Tensor | null)[], ctx: NodeContext): (Tensor | null)[] {
+  backwardNode(dOutputs: (Tensor | null)[], ctx: NodeContext, _forward?: { inputs: Tensor[]; outputs: Tensor[] }): (Tensor | null)[] {
     this.assertLive();
     const c = this.caches.get(ctx.node);
     if (!c) throw new ValueError(`${this.className} '${this.name}': backward needs a preceding apply(x, {training: true})`);

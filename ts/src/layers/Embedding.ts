@@ -193,7 +193,7 @@ export class Embedding extends Layer {
   }
 
   /** Adds dL/dEmbeddings of the node's last training call (scatter-add). Returns [null]: ids have no gradient. */
-  backwardNode(dOutputs: (Tensor | null)[], ctx: NodeContext): (Tensor | null)[] {
+  backwardNode(dOutputs: (Tensor | null)[], ctx: NodeContext, _forward?: { inputs: Tensor[]; outputs: Tensor[] }): (Tensor | null)[] {
     this.assertBuilt('backward()');
     const tc = this.caches.get(ctx.node);
     const p = tc?.pending;
