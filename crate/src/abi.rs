@@ -10,6 +10,7 @@
 //! Kernels may allocate scratch, so wasm memory may grow during any call: JS rebuilds its views.
 
 use crate::kernels::dense::{self, DenseDims};
+use crate::kernels::embedding::{self, EmbeddingDims};
 use crate::kernels::gru::{self, GruConfig, GruDims, GruGrads, GruOutputs, GruSeeds};
 use crate::kernels::init::{fill_orthogonal, fill_random, Distribution};
 use crate::kernels::loss::{self, LossKind, Target};
@@ -534,6 +535,41 @@ pub unsafe extern "C" fn dense_backward(dx: usize, dw: usize, db: usize, dy: usi
         a.check_disjoint()?;
         check_finite("dy", dy)?;
         dense::dense_backward(dx, dw, db, dy, y, x, w, &dims, act)
+    })())
+}
+
+/// Embedding gather: y[n, :] = table[ids[n], :]. Every id is checked against [0, vocab) before
+/// anything is written (IndexOutOfRange names the first bad id and its flat position).
+///
+/// y: (N, E) out · ids: (N) i32 · table: (V, E) the `embeddings` weight
+#[no_mangle]
+pub unsafe extern "C" fn embedding_forward(y: usize, ids: usize, table: usize, count_: usize, vocab: usize, dim: usize) -> i32 {
+    to_status((|| {
+        let dims = EmbeddingDims { count: count_, vocab, dim };
+        let mut a = Args::new();
+        let ids = a.input::<i32>("ids", ids, count("ids (N)", &[count_])?)?;
+        let table = a.input::<f32>("embeddings", table, count("embeddings (V, E)", &[vocab, dim])?)?;
+        let y = a.output("y", y, count("y (N, E)", &[count_, dim])?)?;
+        a.check_disjoint()?;
+        embedding::embedding_forward(y, ids, table, &dims)
+    })())
+}
+
+/// Embedding backward: scatter-add; ADDS dy[n, :] into dtable[ids[n], :] (repeated ids accumulate).
+/// Ids are checked before anything is written; dy must be finite.
+///
+/// dtable: (V, E) += · dy: (N, E) · ids: (N) i32
+#[no_mangle]
+pub unsafe extern "C" fn embedding_backward(dtable: usize, dy: usize, ids: usize, count_: usize, vocab: usize, dim: usize) -> i32 {
+    to_status((|| {
+        let dims = EmbeddingDims { count: count_, vocab, dim };
+        let mut a = Args::new();
+        let dy = a.input::<f32>("dy", dy, count("dy (N, E)", &[count_, dim])?)?;
+        let ids = a.input::<i32>("ids", ids, count("ids (N)", &[count_])?)?;
+        let dtable = a.output("dembeddings", dtable, count("embeddings (V, E)", &[vocab, dim])?)?;
+        a.check_disjoint()?;
+        check_finite("dy", dy)?;
+        embedding::embedding_backward(dtable, dy, ids, &dims)
     })())
 }
 

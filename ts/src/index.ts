@@ -68,3 +68,16 @@ export type { ParamSlot, OptimizerArgs, OptimizerIdentifier, SGDArgs, RMSpropArg
 export * as schedules from './training/schedules.js';
 export { LearningRateSchedule } from './training/schedules.js';
 export { OptimizerKind } from './wasm/abi.js';
+export { Embedding, EMBEDDING_DEFAULTS } from './layers/Embedding.js';
+export type { EmbeddingLayerArgs, EmbeddingGradients } from './layers/Embedding.js';
+export { Dropout, SpatialDropout1D } from './layers/Dropout.js';
+export type { DropoutLayerArgs, SpatialDropout1DLayerArgs } from './layers/Dropout.js';
+export { ActivationLayer } from './layers/Activation.js';
+export type { ActivationLayerArgs } from './layers/Activation.js';
+export { Flatten, RepeatVector } from './layers/Reshape.js';
+export type { RepeatVectorLayerArgs } from './layers/Reshape.js';
+export { Masking } from './layers/Masking.js';
+export type { MaskingLayerArgs } from './layers/Masking.js';
+export { GlobalAveragePooling1D, GlobalMaxPooling1D } from './layers/Pooling.js';
+export { Concatenate, Add } from './layers/Merge.js';
+export type { ConcatenateLayerArgs } from './layers/Merge.js';

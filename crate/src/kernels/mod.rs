@@ -7,6 +7,7 @@
 
 pub mod activations;
 pub mod dense;
+pub mod embedding;
 pub mod gemm;
 pub mod gru;
 pub mod init;

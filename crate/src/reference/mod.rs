@@ -1,6 +1,7 @@
 //! Naive, obviously-correct float64 versions of the kernels: the oracle of `crate/tests/`.
 //! Per step, per element, no packing, no blocking; written from GRU-CONVENTIONS.md §1 directly.
 
+pub mod embedding;
 pub mod gru;
 
 /// C (m, n) = A (m, k) · B (k, n), all row-major f64.

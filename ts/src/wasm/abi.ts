@@ -193,6 +193,22 @@ export interface WasmExports {
     units: number,
     activation: number,
   ): Status;
+  embedding_forward(
+    y: Ptr, // out: (N, E)
+    ids: Ptr, // (N) i32, each in [0, V) (checked before writing)
+    table: Ptr, // (V, E) the `embeddings` weight
+    count: number, // N
+    vocab: number, // V (inputDim)
+    dim: number, // E (outputDim)
+  ): Status;
+  embedding_backward(
+    dtable: Ptr, // += (V, E); repeated ids accumulate
+    dy: Ptr, // (N, E)
+    ids: Ptr, // (N) i32, as given to embedding_forward
+    count: number, // N
+    vocab: number, // V
+    dim: number, // E
+  ): Status;
   /**
    * Mean loss Σ_r w_r·L_r / N (Keras 3 sum_over_batch_size; a row is one prediction vector)
    * and dL/dpred in one pass.
@@ -249,7 +265,7 @@ export interface WasmExports {
 const REQUIRED: (keyof WasmExports)[] = [
   'memory', 'abi_version', 'simd_enabled', 'gemm_block', 'last_error_ptr', 'last_error_len', 'alloc', 'free',
   'allocated_bytes', 'gru_packed_len', 'gru_cache_len', 'gru_pack', 'gru_forward', 'gru_backward', 'dense_forward',
-  'dense_backward', 'loss_forward_backward', 'init_random', 'init_orthogonal', 'optimizer_state_len', 'optimizer_apply',
+  'dense_backward', 'embedding_forward', 'embedding_backward', 'loss_forward_backward', 'init_random', 'init_orthogonal', 'optimizer_state_len', 'optimizer_apply',
 ];
 
 /** Checks that an instance has every export and the right ABI version. */
