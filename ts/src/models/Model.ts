@@ -282,6 +282,12 @@ export class Model extends Layer {
     return this._layers.flatMap((l) => l.getWeights());
   }
 
+  /** Every layer's current weight gradients, in getWeights() order. */
+  getGradients(): Tensor[] {
+    this.assertLive();
+    return this._layers.flatMap((l) => (l.built ? l.getGradients() : []));
+  }
+
   setWeights(weights: (Tensor | Float32Array)[]): void {
     this.assertLive();
     const total = this._layers.reduce((a, l) => a + l.weights.length, 0);
