@@ -29,3 +29,9 @@ export {
   InternalError,
   Status,
 } from './wasm/errors.js';
+export { BatchNormalization, LayerNormalization, BATCH_NORMALIZATION_DEFAULTS, LAYER_NORMALIZATION_DEFAULTS } from './layers/Normalization.js';
+export type { BatchNormalizationLayerArgs, LayerNormalizationLayerArgs, NormalizationLayerArgs, NormalizationGradients } from './layers/Normalization.js';
+export { Wrapper, TimeDistributed, Bidirectional } from './layers/Wrappers.js';
+export type { TimeDistributedLayerArgs, BidirectionalLayerArgs, MergeMode } from './layers/Wrappers.js';
+export { RNN, GRUCell, StackedRNNCells } from './layers/RNN.js';
+export type { RNNLayerArgs, GRUCellLayerArgs, StackedRNNCellsArgs } from './layers/RNN.js';
