@@ -13,6 +13,7 @@
  * - LayerNormalization (epsilon 1e-3, computed in float32 by Keras 3 too) passes masks through
  *   untouched; each row is normalized on its own.
  */
+import { getBackend } from '../engine.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import { ValueError } from '../wasm/errors.js';
 import { ReusableBuffer, WasmBuffer } from '../wasm/memory.js';
@@ -145,6 +146,8 @@ abstract class NormalizationBase extends Layer {
   ensureBuilt(shapes: Shape[]): void {
     const was = this._built;
     super.ensureBuilt(shapes);
+    // A layer with center and scale off has no weights, so no allocation picked the backend.
+    this.backend ??= getBackend();
     if (!was && this._built) for (const name of ['x', 'y', 'dy', 'dx', 's1', 's2']) this.buf[name] = new ReusableBuffer(this.backend!);
   }
 
