@@ -15,6 +15,7 @@ use crate::kernels::gru::{self, GruConfig, GruDims, GruGrads, GruOutputs, GruSee
 use crate::kernels::init::{fill_orthogonal, fill_random, Distribution};
 use crate::kernels::loss::{self, LossKind, Target};
 use crate::kernels::optim::{self, AdadeltaConfig, AdagradConfig, AdamConfig, AdamaxConfig, Clip, NadamConfig, ParamTensor, RmspropConfig, SgdConfig, Update};
+use crate::kernels::norm::{self, BnStats, NormDims};
 use crate::kernels::{Activation, MR, NR, SIMD};
 use crate::status::{self, check_finite, KResult, Status};
 use std::alloc::{alloc as sys_alloc, dealloc, Layout};
@@ -540,6 +541,179 @@ pub unsafe extern "C" fn dense_backward(dx: usize, dw: usize, db: usize, dy: usi
 
 /// Embedding gather: y[n, :] = table[ids[n], :]. Every id is checked against [0, vocab) before
 /// anything is written (IndexOutOfRange names the first bad id and its flat position).
+/// Checks a normalization epsilon: finite and ≥ 0 (Keras accepts 0; then a constant feature is
+/// reported as a non-finite output instead of trapping).
+fn check_epsilon(epsilon: f32) -> KResult {
+    if !(epsilon.is_finite() && epsilon >= 0.0) {
+        return crate::fail!(Status::InvalidArgument, "normalization epsilon must be finite and >= 0, got {}", epsilon);
+    }
+    Ok(())
+}
+
+/// BatchNormalization forward over the last axis (see `kernels::norm::batchnorm_forward`).
+/// Training: pass `batch_mean`/`batch_var` (written with this batch's moments, the mask excluding
+/// rows from them) and 0 for `moving_*`; inference: the reverse.
+///
+/// y: (N, C) out · batch_mean, batch_var: (C) out or 0 · x: (N, C) · mask: (N) u8, nonzero =
+/// valid, or 0 · gamma, beta: (C) or 0 · moving_mean, moving_var: (C) or 0
+#[no_mangle]
+pub unsafe extern "C" fn batchnorm_forward(
+    y: usize,
+    batch_mean: usize,
+    batch_var: usize,
+    x: usize,
+    mask: usize,
+    gamma: usize,
+    beta: usize,
+    moving_mean: usize,
+    moving_var: usize,
+    rows: usize,
+    features: usize,
+    epsilon: f32,
+) -> i32 {
+    to_status((|| {
+        check_epsilon(epsilon)?;
+        let dims = NormDims { rows, features };
+        let nc = count("x (N, C)", &[rows, features])?;
+        let training = batch_mean != 0 || batch_var != 0;
+        if training == (moving_mean != 0 || moving_var != 0) || (training && (batch_mean == 0 || batch_var == 0)) || (!training && (moving_mean == 0 || moving_var == 0)) {
+            return crate::fail!(
+                Status::InvalidArgument,
+                "batchnorm_forward: pass either batch_mean and batch_var (training) or moving_mean and moving_var (inference), got pointers {}, {}, {}, {}",
+                batch_mean,
+                batch_var,
+                moving_mean,
+                moving_var
+            );
+        }
+        let mut a = Args::new();
+        let xs = a.input::<f32>("x", x, nc)?;
+        let m = a.opt_input::<u8>("mask", mask, rows)?;
+        let g = a.opt_input::<f32>("gamma", gamma, features)?;
+        let b = a.opt_input::<f32>("beta", beta, features)?;
+        let mm = a.opt_input::<f32>("moving_mean", moving_mean, features)?;
+        let mv = a.opt_input::<f32>("moving_variance", moving_var, features)?;
+        let out = a.output("y", y, nc)?;
+        let bm = a.opt_output("batch_mean", batch_mean, features)?;
+        let bv = a.opt_output("batch_var", batch_var, features)?;
+        a.check_disjoint()?;
+        check_finite("x", xs)?;
+        for (name, w) in [("gamma", g), ("beta", b), ("moving_mean", mm), ("moving_variance", mv)] {
+            if let Some(w) = w {
+                check_finite(name, w)?;
+            }
+        }
+        let stats = match (bm, bv, mm, mv) {
+            (Some(mean), Some(var), _, _) => BnStats::Batch { mean, var },
+            (_, _, Some(mean), Some(var)) => BnStats::Moving { mean, var },
+            _ => return crate::fail!(Status::InvalidArgument, "batchnorm_forward: statistics missing"),
+        };
+        norm::batchnorm_forward(out, stats, xs, m, g, b, &dims, epsilon)?;
+        check_finite("BatchNormalization output (a variance + epsilon of 0, or overflow: raise epsilon)", std::slice::from_raw_parts(y as *const f32, nc))
+    })())
+}
+
+/// BatchNormalization backward; ADDS into dx, dgamma, dbeta. `batch_stats` 1: mean/var are the
+/// batch's own moments (the full formula); 0: they were constants (the moving statistics).
+///
+/// dx: (N, C) or 0 · dgamma, dbeta: (C) or 0 · dy, x: (N, C) · mask: (N) u8 or 0 (as given to the
+/// forward) · gamma: (C) or 0 · mean, var: (C) the statistics the forward used
+#[no_mangle]
+pub unsafe extern "C" fn batchnorm_backward(
+    dx: usize,
+    dgamma: usize,
+    dbeta: usize,
+    dy: usize,
+    x: usize,
+    mask: usize,
+    gamma: usize,
+    mean: usize,
+    var: usize,
+    rows: usize,
+    features: usize,
+    epsilon: f32,
+    batch_stats: u32,
+) -> i32 {
+    to_status((|| {
+        check_epsilon(epsilon)?;
+        if batch_stats > 1 {
+            return crate::fail!(Status::InvalidArgument, "batchnorm_backward: batch_stats must be 0 or 1, got {}", batch_stats);
+        }
+        let dims = NormDims { rows, features };
+        let nc = count("x (N, C)", &[rows, features])?;
+        let mut a = Args::new();
+        let dys = a.input::<f32>("dy", dy, nc)?;
+        let xs = a.input::<f32>("x", x, nc)?;
+        let m = a.opt_input::<u8>("mask", mask, rows)?;
+        let g = a.opt_input::<f32>("gamma", gamma, features)?;
+        let mu = a.input::<f32>("mean", mean, features)?;
+        let v = a.input::<f32>("var", var, features)?;
+        let dxs = a.opt_output("dx", dx, nc)?;
+        let dg = a.opt_output("dgamma", dgamma, features)?;
+        let db = a.opt_output("dbeta", dbeta, features)?;
+        a.check_disjoint()?;
+        check_finite("dy", dys)?;
+        norm::batchnorm_backward(dxs, dg, db, dys, xs, m, g, mu, v, &dims, epsilon, batch_stats == 1)
+    })())
+}
+
+/// LayerNormalization forward over the last axis (see `kernels::norm::layernorm_forward`).
+///
+/// y: (N, C) out · mean, rstd: (N) out or 0 (both or neither: backward needs them) · x: (N, C) ·
+/// gamma, beta: (C) or 0
+#[no_mangle]
+pub unsafe extern "C" fn layernorm_forward(y: usize, mean: usize, rstd: usize, x: usize, gamma: usize, beta: usize, rows: usize, features: usize, epsilon: f32) -> i32 {
+    to_status((|| {
+        check_epsilon(epsilon)?;
+        if (mean == 0) != (rstd == 0) {
+            return crate::fail!(Status::InvalidArgument, "layernorm_forward: pass both mean and rstd (training) or neither, got {} and {}", mean, rstd);
+        }
+        let dims = NormDims { rows, features };
+        let nc = count("x (N, C)", &[rows, features])?;
+        let mut a = Args::new();
+        let xs = a.input::<f32>("x", x, nc)?;
+        let g = a.opt_input::<f32>("gamma", gamma, features)?;
+        let b = a.opt_input::<f32>("beta", beta, features)?;
+        let out = a.output("y", y, nc)?;
+        let mo = a.opt_output("mean", mean, rows)?;
+        let so = a.opt_output("rstd", rstd, rows)?;
+        a.check_disjoint()?;
+        check_finite("x", xs)?;
+        for (name, w) in [("gamma", g), ("beta", b)] {
+            if let Some(w) = w {
+                check_finite(name, w)?;
+            }
+        }
+        norm::layernorm_forward(out, mo, so, xs, g, b, &dims, epsilon)?;
+        check_finite("LayerNormalization output (a variance + epsilon of 0, or overflow: raise epsilon)", std::slice::from_raw_parts(y as *const f32, nc))
+    })())
+}
+
+/// LayerNormalization backward; ADDS into dx, dgamma, dbeta.
+///
+/// dx: (N, C) or 0 · dgamma, dbeta: (C) or 0 · dy, x: (N, C) · mean, rstd: (N) from the forward ·
+/// gamma: (C) or 0
+#[no_mangle]
+pub unsafe extern "C" fn layernorm_backward(dx: usize, dgamma: usize, dbeta: usize, dy: usize, x: usize, mean: usize, rstd: usize, gamma: usize, rows: usize, features: usize) -> i32 {
+    to_status((|| {
+        let dims = NormDims { rows, features };
+        let nc = count("x (N, C)", &[rows, features])?;
+        let mut a = Args::new();
+        let dys = a.input::<f32>("dy", dy, nc)?;
+        let xs = a.input::<f32>("x", x, nc)?;
+        let mu = a.input::<f32>("mean", mean, rows)?;
+        let rs = a.input::<f32>("rstd", rstd, rows)?;
+        let g = a.opt_input::<f32>("gamma", gamma, features)?;
+        let dxs = a.opt_output("dx", dx, nc)?;
+        let dg = a.opt_output("dgamma", dgamma, features)?;
+        let db = a.opt_output("dbeta", dbeta, features)?;
+        a.check_disjoint()?;
+        check_finite("dy", dys)?;
+        norm::layernorm_backward(dxs, dg, db, dys, xs, mu, rs, g, &dims)
+    })())
+}
+
+/// Loss and its gradient in one pass (see `kernels::loss`).
 ///
 /// y: (N, E) out · ids: (N) i32 · table: (V, E) the `embeddings` weight
 #[no_mangle]

@@ -1,6 +1,6 @@
 //! fastgru: fused WebAssembly SIMD kernels for GRU training and inference.
 //!
-//! Layout: `kernels/` is pure math on slices (GEMM, GRU, Dense, losses, activations, init) with
+//! Layout: `kernels/` is pure math on slices (GEMM, GRU, Dense, normalization, losses, activations, init) with
 //! one SIMD/scalar dispatch point in `kernels/mod.rs`; `reference/` holds naive versions of every
 //! kernel as a test oracle; `abi.rs` is the thin, checked `extern "C"` layer the TypeScript
 //! package binds; `status.rs` carries error codes and messages across it.

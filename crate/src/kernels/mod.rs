@@ -12,6 +12,7 @@ pub mod gemm;
 pub mod gru;
 pub mod init;
 pub mod loss;
+pub mod norm;
 pub mod optim;
 
 use crate::status::{KResult, Status};

@@ -213,6 +213,58 @@ export interface WasmExports {
    * Mean loss Σ_r w_r·L_r / N (Keras 3 sum_over_batch_size; a row is one prediction vector)
    * and dL/dpred in one pass.
    */
+  batchnorm_forward(
+    y: Ptr, // out: (N, C)
+    batchMean: Ptr, // out: (C) this batch's mean (training), or 0
+    batchVar: Ptr, // out: (C) this batch's biased variance (training), or 0
+    x: Ptr, // (N, C), features last
+    mask: Ptr, // (N) u8, nonzero = row counts in the batch statistics, or 0
+    gamma: Ptr, // (C) or 0 (scale: false)
+    beta: Ptr, // (C) or 0 (center: false)
+    movingMean: Ptr, // (C) (inference), or 0
+    movingVar: Ptr, // (C) (inference), or 0
+    rows: number, // N
+    features: number, // C
+    epsilon: number, // f32, >= 0
+  ): Status;
+  batchnorm_backward(
+    dx: Ptr, // += (N, C) or 0
+    dgamma: Ptr, // += (C) or 0
+    dbeta: Ptr, // += (C) or 0
+    dy: Ptr, // (N, C)
+    x: Ptr, // (N, C) as given to the forward
+    mask: Ptr, // (N) u8 as given to the forward, or 0
+    gamma: Ptr, // (C) or 0
+    mean: Ptr, // (C) the statistics the forward normalized with
+    variance: Ptr, // (C)
+    rows: number,
+    features: number,
+    epsilon: number,
+    batchStats: number, // 1: mean/variance were the batch's own (full formula); 0: constants
+  ): Status;
+  layernorm_forward(
+    y: Ptr, // out: (N, C)
+    mean: Ptr, // out: (N) per-row mean (training), or 0
+    rstd: Ptr, // out: (N) per-row 1/sqrt(var + eps) (training), or 0
+    x: Ptr, // (N, C), features last
+    gamma: Ptr, // (C) or 0
+    beta: Ptr, // (C) or 0
+    rows: number,
+    features: number,
+    epsilon: number, // f32, >= 0
+  ): Status;
+  layernorm_backward(
+    dx: Ptr, // += (N, C) or 0
+    dgamma: Ptr, // += (C) or 0
+    dbeta: Ptr, // += (C) or 0
+    dy: Ptr, // (N, C)
+    x: Ptr, // (N, C)
+    mean: Ptr, // (N) from the forward
+    rstd: Ptr, // (N) from the forward
+    gamma: Ptr, // (C) or 0
+    rows: number,
+    features: number,
+  ): Status;
   loss_forward_backward(
     lossOut: Ptr, // out: (1) mean loss
     dpred: Ptr, // out (overwritten): (N, C) or 0
@@ -266,6 +318,7 @@ const REQUIRED: (keyof WasmExports)[] = [
   'memory', 'abi_version', 'simd_enabled', 'gemm_block', 'last_error_ptr', 'last_error_len', 'alloc', 'free',
   'allocated_bytes', 'gru_packed_len', 'gru_cache_len', 'gru_pack', 'gru_forward', 'gru_backward', 'dense_forward',
   'dense_backward', 'embedding_forward', 'embedding_backward', 'loss_forward_backward', 'init_random', 'init_orthogonal', 'optimizer_state_len', 'optimizer_apply',
+  'batchnorm_forward', 'batchnorm_backward', 'layernorm_forward', 'layernorm_backward',
 ];
 
 /** Checks that an instance has every export and the right ABI version. */
