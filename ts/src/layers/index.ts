@@ -21,6 +21,9 @@ import { Masking, MaskingLayerArgs } from './Masking.js';
 import { GlobalAveragePooling1D, GlobalMaxPooling1D } from './Pooling.js';
 import { Add, Concatenate, ConcatenateLayerArgs } from './Merge.js';
 import type { LayerArgs } from './Layer.js';
+import { BatchNormalization, BatchNormalizationLayerArgs, LayerNormalization, LayerNormalizationLayerArgs } from './Normalization.js';
+import { Bidirectional, BidirectionalLayerArgs, TimeDistributed, TimeDistributedLayerArgs } from './Wrappers.js';
+import { GRUCell, GRUCellLayerArgs, RNN, RNNLayerArgs, StackedRNNCells, StackedRNNCellsArgs } from './RNN.js';
 
 /** Integer ids → vectors (Keras defaults: RandomUniform(-0.05, 0.05), maskZero false). */
 export function embedding(args: EmbeddingLayerArgs): Embedding {
@@ -75,10 +78,7 @@ export function concatenate(args: ConcatenateLayerArgs = {}): Concatenate {
 /** Element-wise sum of inputs. */
 export function add(args: LayerArgs = {}): Add {
   return new Add(args);
-// ---- part B: normalization, wrappers, the cell API ----
-import { BatchNormalization, BatchNormalizationLayerArgs, LayerNormalization, LayerNormalizationLayerArgs } from './Normalization.js';
-import { Bidirectional, BidirectionalLayerArgs, TimeDistributed, TimeDistributedLayerArgs } from './Wrappers.js';
-import { GRUCell, GRUCellLayerArgs, RNN, RNNLayerArgs, StackedRNNCells, StackedRNNCellsArgs } from './RNN.js';
+}
 
 /** Keras 3 BatchNormalization over the last axis (momentum 0.99, epsilon 1e-3; masks leave rows out of the batch statistics). */
 export function batchNormalization(args: BatchNormalizationLayerArgs = {}): BatchNormalization {
