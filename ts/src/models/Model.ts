@@ -46,8 +46,8 @@ export class Model extends Layer {
   protected _layers: Layer[] = [];
   protected trainer: Trainer | null = null;
 
-  constructor(args: ModelArgs | (LayerArgs & { _deferred: true })) {
-    super(args as LayerArgs, 'model');
+  constructor(args: ModelArgs | (LayerArgs & { _deferred: true }), prefix = 'model') {
+    super(args as LayerArgs, prefix);
     if ('inputs' in args) this.initGraph(args.inputs, args.outputs);
   }
 

@@ -22,7 +22,7 @@ export class Sequential extends Model {
   private graphBuilt = false;
 
   constructor(args: SequentialArgs = {}) {
-    super({ name: args.name, _deferred: true });
+    super({ name: args.name, _deferred: true }, 'sequential');
     this._built = false;
     for (const l of args.layers ?? []) this.add(l);
   }

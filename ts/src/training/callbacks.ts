@@ -1271,3 +1271,18 @@ export function pyRepr(x: number): string {
   }
   return (neg ? '-' : '') + body;
 }
+
+// ---- tfjs-style factories (`callbacks.earlyStopping({...})`) --------------------------------
+
+/** `new EarlyStopping(args)`. */
+export const earlyStopping = (args?: EarlyStoppingArgs): EarlyStopping => new EarlyStopping(args);
+/** `new ReduceLROnPlateau(args)`. */
+export const reduceLROnPlateau = (args?: ReduceLROnPlateauArgs): ReduceLROnPlateau => new ReduceLROnPlateau(args);
+/** `new LearningRateScheduler(schedule, verbose)`. */
+export const learningRateScheduler = (...args: ConstructorParameters<typeof LearningRateScheduler>): LearningRateScheduler => new LearningRateScheduler(...args);
+/** `new ModelCheckpoint(args)`. */
+export const modelCheckpoint = (args?: ModelCheckpointArgs): ModelCheckpoint => new ModelCheckpoint(args);
+/** `new TerminateOnNaN()`. */
+export const terminateOnNaN = (args?: { raiseError?: boolean }): TerminateOnNaN => new TerminateOnNaN(args);
+/** `new CSVLogger(filename, args)` (Node only). */
+export const csvLogger = (filename: string, args?: CSVLoggerArgs): CSVLogger => new CSVLogger(filename, args);
