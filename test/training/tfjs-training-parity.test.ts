@@ -58,11 +58,15 @@
  *   1.0e-6 (10 steps × lr 0.01 × the 1e-5 step-size difference), at most 0.05 of the allowance.
  *   The negative control shows what the bound catches: a z/r block swap, or Adam with Keras'
  *   default ε = 1e-7 instead of 0 (some gradient entries are ~1e-6, so ε matters: 3.8e-3 off).
+ *
+ * The last block (ours only) runs callbacks inside a real `fit`: EarlyStopping restoring the best
+ * epoch's weights, ReduceLROnPlateau and LearningRateScheduler changing the rate the steps use, and
+ * an exponentialDecay schedule as learningRate against a manual per-step rate.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adam, RMSprop, SGD, init, layers, sequential, tensor } from '../../ts/src/index.ts';
-import type { Optimizer, Sequential } from '../../ts/src/index.ts';
+import { Adam, EarlyStopping, LearningRateScheduler, RMSprop, ReduceLROnPlateau, SGD, init, layers, schedules, sequential, tensor } from '../../ts/src/index.ts';
+import type { Logs, Optimizer, Sequential } from '../../ts/src/index.ts';
 import { BACKENDS, Tolerance, expectClose, rng, uniform } from '../layers/util/numeric.ts';
 
 const VERBOSE = !!process.env.PARITY_VERBOSE;
@@ -351,6 +355,196 @@ describe.each(BACKENDS)('training parity with tfjs-layers (reset-before GRU, Ker
       let worst = 0;
       w.forEach((a, k) => a.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - ref.weights[k][j]) / (WEIGHTS.atol + WEIGHTS.rtol * Math.abs(ref.weights[k][j]))))));
       expect(worst).toBeGreaterThan(100);
+    } finally {
+      m.dispose();
+    }
+  });
+});
+
+/**
+ * Callbacks inside a real `fit` (ours only; the callbacks' Keras semantics are unit-tested on a fake
+ * model in callbacks.test.ts). The model and data are the mse case's above; full-batch SGD with
+ * momentum, `shuffle: false`, so every run is deterministic and can be replayed step by step with
+ * `trainOnBatch`. The validation targets are y/2: training on y first brings val_loss down, then
+ * overshoots it, so the best validation epoch lies strictly inside the run.
+ */
+describe('callbacks inside fit (integration)', () => {
+  const d = makeData('mse', 4000);
+  const x = tensor(d.x, [B, T, D]);
+  const y = tensor(d.y, [B, 1]);
+  const yVal = tensor(d.y.map((v) => v / 2), [B, 1]);
+  const sgd = (learningRate = 0.1): SGD => new SGD({ learningRate, momentum: 0.9 });
+  const snapshot = (m: Sequential): Float32Array[] => m.getWeights().map((w) => Float32Array.from(w.data));
+
+  beforeAll(async () => {
+    await init();
+  });
+
+  /** Replays `lrs.length` full-batch steps with trainOnBatch, setting the rate before each: the losses. */
+  function replay(lrs: number[]): { losses: number[]; weights: Float32Array[] } {
+    const m = ourModel(d, 'mse');
+    try {
+      m.compile({ optimizer: sgd(lrs[0]), loss: 'mse' });
+      const losses = lrs.map((lr) => {
+        m.optimizer!.learningRate = lr;
+        return m.trainOnBatch(x, y) as number;
+      });
+      return { losses, weights: snapshot(m) };
+    } finally {
+      m.dispose();
+    }
+  }
+
+  it('EarlyStopping({restoreBestWeights}) stops `patience` epochs after the best val_loss and restores that epoch\'s weights', async () => {
+    const m = ourModel(d, 'mse');
+    try {
+      m.compile({ optimizer: sgd(), loss: 'mse' });
+      const atEpochEnd: Float32Array[][] = [];
+      const es = new EarlyStopping({ monitor: 'val_loss', patience: 3, restoreBestWeights: true });
+      const h = await m.fit(x, y, {
+        epochs: 60,
+        batchSize: B,
+        shuffle: false,
+        verbose: 0,
+        validationData: [x, yVal],
+        callbacks: [{ onEpochEnd: () => void atEpochEnd.push(snapshot(m)) }, es],
+      });
+      const val = h.history.val_loss;
+      const best = val.indexOf(Math.min(...val));
+      if (VERBOSE) console.log(`EarlyStopping: val_loss ${val.map((v) => v.toFixed(4)).join(' ')}; best epoch ${best}`);
+      expect(best).toBeGreaterThan(0);
+      expect(es.bestEpoch).toBe(best);
+      // Keras: wait counts epochs since the best; training stops at epoch best + patience.
+      expect(val).toHaveLength(best + 3 + 1);
+      expect(es.stoppedEpoch).toBe(best + 3);
+      const restored = snapshot(m);
+      restored.forEach((w, k) => expect(Array.from(w), `weight ${k} is the best epoch's`).toEqual(Array.from(atEpochEnd[best][k])));
+      expect(restored.some((w, k) => w.some((v, j) => v !== atEpochEnd[val.length - 1][k][j])), 'the last epoch had other weights').toBe(true);
+      // And the restored model scores the best val_loss again.
+      expect(await m.evaluate(x, yVal, { batchSize: B })).toBeCloseTo(val[best], 7);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('ReduceLROnPlateau lowers model.optimizer.learningRate, and the lowered rate is the one the steps use', async () => {
+    const m = ourModel(d, 'mse');
+    try {
+      m.compile({ optimizer: sgd(), loss: 'mse' });
+      const inForce: number[] = [];
+      const reduce = new ReduceLROnPlateau({ monitor: 'val_loss', factor: 0.5, patience: 2, minDelta: 0 });
+      const h = await m.fit(x, y, {
+        epochs: 16,
+        batchSize: B,
+        shuffle: false,
+        verbose: 0,
+        validationData: [x, yVal],
+        callbacks: [{ onEpochBegin: () => void inForce.push(m.optimizer!.learningRate as number) }, reduce],
+      });
+      // Expected rates from the Keras rule, worked on the logged val_loss (minDelta 0, cooldown 0).
+      const val = h.history.val_loss;
+      const expected: number[] = [];
+      let lr = 0.1;
+      let best = Infinity;
+      let wait = 0;
+      for (const v of val) {
+        expected.push(lr);
+        if (v < best) {
+          best = v;
+          wait = 0;
+        } else if (++wait >= 2) {
+          lr *= 0.5;
+          wait = 0;
+        }
+      }
+      if (VERBOSE) console.log(`ReduceLROnPlateau: rates ${inForce.join(' ')}`);
+      expect(inForce).toEqual(expected);
+      expect(h.history.learning_rate).toEqual(expected);
+      expect(m.optimizer!.learningRate).toBeLessThan(0.1 / 2); // reduced at least twice
+      const r = replay(expected);
+      expect(h.history.loss).toEqual(r.losses);
+      expect(snapshot(m).map((w) => Array.from(w))).toEqual(r.weights.map((w) => Array.from(w)));
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('LearningRateScheduler sets the rate at each epoch begin; the steps use it', async () => {
+    const m = ourModel(d, 'mse');
+    try {
+      m.compile({ optimizer: sgd(), loss: 'mse' });
+      const h = await m.fit(x, y, {
+        epochs: 8,
+        batchSize: B,
+        shuffle: false,
+        verbose: 0,
+        callbacks: [new LearningRateScheduler((epoch, lr) => (epoch < 3 ? lr : lr * 0.7))],
+      });
+      const expected = [0.1, 0.1, 0.1];
+      while (expected.length < 8) expected.push(expected[expected.length - 1] * 0.7);
+      expect(h.history.learning_rate).toEqual(expected);
+      expect(m.optimizer!.learningRate).toBe(expected[7]);
+      const r = replay(expected);
+      expect(h.history.loss).toEqual(r.losses);
+      expect(snapshot(m).map((w) => Array.from(w))).toEqual(r.weights.map((w) => Array.from(w)));
+      // The schedule mattered: a constant rate gives other losses.
+      expect(replay(new Array(8).fill(0.1)).losses.slice(3)).not.toEqual(r.losses.slice(3));
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('an exponentialDecay schedule as learningRate gives the losses of a manual per-step rate (Adam, 4 batches per epoch)', async () => {
+    // Keras: the rate of step k (0-based, `iterations` before the update) is schedule(k) =
+    // 0.01 · 0.5^(k / 3) here, a new rate at every batch, not every epoch.
+    const rate = (k: number): number => 0.01 * Math.pow(0.5, k / 3);
+    const batch = 4;
+    const epochs = 3;
+    const steps = (B / batch) * epochs;
+    const m = ourModel(d, 'mse');
+    try {
+      m.compile({ optimizer: new Adam({ learningRate: schedules.exponentialDecay({ initialLearningRate: 0.01, decaySteps: 3, decayRate: 0.5 }) }), loss: 'mse' });
+      const batchLosses: number[] = [];
+      let sum = 0;
+      const h = await m.fit(x, y, {
+        epochs,
+        batchSize: batch,
+        shuffle: false,
+        verbose: 0,
+        callbacks: [
+          {
+            onEpochBegin: () => void (sum = 0),
+            // logs.loss is the running mean over the epoch's batches (equal sizes): recover each batch's loss.
+            onBatchEnd: (i: number, logs?: Logs) => {
+              const loss = logs!.loss * (i + 1) - sum;
+              sum += loss;
+              batchLosses.push(loss);
+            },
+          },
+        ],
+      });
+      expect(m.optimizer!.iterations).toBe(steps);
+
+      const manual = ourModel(d, 'mse');
+      try {
+        manual.compile({ optimizer: new Adam({ learningRate: 0.01 }), loss: 'mse' });
+        const losses: number[] = [];
+        for (let k = 0; k < steps; k++) {
+          const s = (k % (B / batch)) * batch;
+          manual.optimizer!.learningRate = rate(k);
+          losses.push(manual.trainOnBatch(tensor(d.x.slice(s * T * D, (s + batch) * T * D), [batch, T, D]), tensor(d.y.slice(s, s + batch), [batch, 1])) as number);
+        }
+        if (VERBOSE) console.log(`exponentialDecay: step losses ${losses.map((v) => v.toFixed(5)).join(' ')}`);
+        batchLosses.forEach((l, k) => expect(l, `step ${k}`).toBeCloseTo(losses[k], 6));
+        for (let e = 0; e < epochs; e++) {
+          const mean = losses.slice(e * 4, e * 4 + 4).reduce((a, v) => a + v, 0) / 4;
+          expect(h.history.loss[e]).toBeCloseTo(mean, 6);
+        }
+        // Same rates, same arithmetic: the weights agree bit for bit.
+        expect(snapshot(m).map((w) => Array.from(w))).toEqual(snapshot(manual).map((w) => Array.from(w)));
+      } finally {
+        manual.dispose();
+      }
     } finally {
       m.dispose();
     }
