@@ -394,7 +394,8 @@ export class Model extends Layer {
     const heads = sequential ? ['Layer (type)', 'Output Shape', 'Param #'] : ['Layer (type)', 'Output Shape', 'Param #', 'Connected to'];
     const row = (fields: string[]): string => {
       let line = '';
-      fields.forEach((f, i) => {
+      // A Sequential layout has no 'Connected to' column: drop that field rather than spill it.
+      fields.slice(0, cols.length).forEach((f, i) => {
         line += f;
         line = line.slice(0, cols[i]);
         line += ' '.repeat(Math.max(0, cols[i] - line.length));
