@@ -47,7 +47,8 @@ export class Model extends Layer {
   protected trainer: Trainer | null = null;
 
   constructor(args: ModelArgs | (LayerArgs & { _deferred: true })) {
-    super(args as LayerArgs, 'model');
+    // Default names as Keras: model_1 for a functional model, sequential_1 for a Sequential.
+    super(args as LayerArgs, new.target === Model ? 'model' : undefined);
     if ('inputs' in args) this.initGraph(args.inputs, args.outputs);
   }
 
