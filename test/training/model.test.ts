@@ -172,7 +172,19 @@ describe('Sequential', () => {
     expect(text).toContain('336');
     expect(text).toMatch(/Total params: 345/);
     expect(m.countParams()).toBe(345);
+    // Three columns: the layer a row is connected to is not printed (it used to spill past Param #).
+    expect(lines.find((l) => l.startsWith('d (Dense)'))).toMatch(/\(None, 1\) +9$/);
     m.dispose();
+  });
+
+  it('default names as Keras: sequential_N for a Sequential, model_N for a functional model', () => {
+    const s = sequential({ layers: [layers.dense({ units: 1, inputShape: [2] })] });
+    const x = input({ shape: [2] });
+    const f = model({ inputs: x, outputs: layers.dense({ units: 1 }).apply(x) as SymbolicTensor });
+    expect(s.name).toMatch(/^sequential_\d+$/);
+    expect(f.name).toMatch(/^model_\d+$/);
+    s.dispose();
+    f.dispose();
   });
 
   it('defers building until it sees data, then add() extends the graph', () => {

@@ -46,8 +46,10 @@ export class Model extends Layer {
   protected _layers: Layer[] = [];
   protected trainer: Trainer | null = null;
 
-  constructor(args: ModelArgs | (LayerArgs & { _deferred: true }), prefix = 'model') {
-    super(args as LayerArgs, prefix);
+  constructor(args: ModelArgs | (LayerArgs & { _deferred: true }), prefix?: string) {
+    // Default names as Keras: model_1 for a functional model, sequential_1 for a Sequential,
+    // the snake-cased class name for a user subclass.
+    super(args as LayerArgs, prefix ?? (new.target === Model ? 'model' : undefined));
     if ('inputs' in args) this.initGraph(args.inputs, args.outputs);
   }
 
@@ -394,7 +396,8 @@ export class Model extends Layer {
     const heads = sequential ? ['Layer (type)', 'Output Shape', 'Param #'] : ['Layer (type)', 'Output Shape', 'Param #', 'Connected to'];
     const row = (fields: string[]): string => {
       let line = '';
-      fields.forEach((f, i) => {
+      // A Sequential layout has no 'Connected to' column: drop that field rather than spill it.
+      fields.slice(0, cols.length).forEach((f, i) => {
         line += f;
         line = line.slice(0, cols[i]);
         line += ' '.repeat(Math.max(0, cols[i] - line.length));

@@ -1,0 +1,143 @@
+/**
+ * Next-month forecast of the Mauna Loa CO2 series (Scripps, monthly, 1958–2020;
+ * data/co2/README.md) with a GRU, built with the functional API because `returnState` gives the
+ * layer two outputs.
+ *
+ *   npm run example -- co2 [--small]
+ *
+ * The Keras model this mirrors:
+ *
+ *   inputs = keras.Input(shape=(LOOKBACK, 1))
+ *   sequence, state = layers.GRU(32, return_sequences=True, return_state=True)(inputs)
+ *   outputs = layers.Dense(1)(state)
+ *   model = keras.Model(inputs, outputs)
+ *   lr = keras.optimizers.schedules.ExponentialDecay(1e-2, decay_steps=steps_per_epoch * 10, decay_rate=0.5)
+ *   model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+ *   model.fit(x_train, y_train, epochs=60, batch_size=32, validation_split=0.1)
+ *
+ * In an application, import from 'fastgru' instead of '../ts/src/index.ts'.
+ */
+import { init, input, layers, model, optimizers, schedules, setSeed, tensor } from '../ts/src/index.ts';
+import type { Logs, SymbolicTensor, Tensor } from '../ts/src/index.ts';
+import { loadCo2, windowed } from './data.ts';
+import { fmtLogs } from './util.ts';
+import type { ExampleOptions } from './util.ts';
+
+/** Months of history the GRU sees: two seasonal cycles. */
+const LOOKBACK = 24;
+/** The last 10 years of targets (May 2010 – April 2020) are the test set. */
+const TEST_MONTHS = 120;
+
+export async function run(options: ExampleOptions = {}): Promise<Record<string, number>> {
+  const { small = false, log = console.log } = options;
+  await init();
+  setSeed(7);
+
+  // ---- data ------------------------------------------------------------------------------------
+  const co2 = await loadCo2(); // 746 months, 5 gaps filled by interpolation
+  const series = co2.values;
+  const w = windowed(series, LOOKBACK, 1); // x (N, 24, 1), y (N, 1): window i predicts month i + 24
+  // Chronological split: train on the past, test on the last 10 years. No shuffling across the
+  // boundary, so nothing from the test decade leaks into training.
+  const nTest = TEST_MONTHS;
+  const nTrain = w.count - nTest;
+
+  // Normalisation. CO2 rises ~70 ppm over the record, so the test decade (390–416 ppm) lies
+  // above every training value: scaled with the training mean and std it would sit where the
+  // GRU has never been. So each window is expressed relative to its own last month (what is
+  // left is the seasonal cycle plus a little trend, the same in every decade) and divided by one
+  // scale measured on the training windows; the model predicts next month minus this month.
+  const last = (i: number): number => w.x[i * LOOKBACK + LOOKBACK - 1];
+  let ss = 0;
+  for (let i = 0; i < nTrain; i++) for (let t = 0; t < LOOKBACK; t++) ss += (w.x[i * LOOKBACK + t] - last(i)) ** 2;
+  const scale = Math.sqrt(ss / (nTrain * LOOKBACK));
+  const x = new Float32Array(w.x.length);
+  const y = new Float32Array(w.count);
+  for (let i = 0; i < w.count; i++) {
+    for (let t = 0; t < LOOKBACK; t++) x[i * LOOKBACK + t] = (w.x[i * LOOKBACK + t] - last(i)) / scale;
+    y[i] = (w.y[i] - last(i)) / scale;
+  }
+  // Small mode trains on the last 10 years before the test decade only.
+  const trainFrom = small ? nTrain - 120 : 0;
+  const rows = (from: number, to: number): [Tensor, Tensor] => [
+    tensor(x.subarray(from * LOOKBACK, to * LOOKBACK), [to - from, LOOKBACK, 1]),
+    tensor(y.subarray(from, to), [to - from, 1]),
+  ];
+  const [xTrain, yTrain] = rows(trainFrom, nTrain);
+  const [xTest] = rows(nTrain, w.count);
+  log(`${series.length} months ${co2.dates[0]} … ${co2.dates[series.length - 1]}; windows of ${LOOKBACK} → next month; ` +
+    `${nTrain - trainFrom} train, ${nTest} test (targets from ${co2.dates[nTrain + LOOKBACK]}); scale ${scale.toFixed(3)} ppm`);
+
+  // ---- model -----------------------------------------------------------------------------------
+  const units = small ? 8 : 32;
+  const inputs = input({ shape: [LOOKBACK, 1] });
+  // returnSequences + returnState: the layer returns [sequence (batch, 24, units), state
+  // (batch, units)]. The final state summarises the window; the sequence is left unused here
+  // (a seq2seq head would take it).
+  const [, state] = layers.gru({ units, returnSequences: true, returnState: true }).apply(inputs) as SymbolicTensor[];
+  const outputs = layers.dense({ units: 1 }).apply(state) as SymbolicTensor;
+  const net = model({ inputs, outputs, name: 'co2_forecaster' });
+
+  const epochs = options.epochs ?? (small ? 5 : 60);
+  const batchSize = 32;
+  const stepsPerEpoch = Math.ceil((0.9 * (nTrain - trainFrom)) / batchSize);
+  // Start fast, halve the rate every 10 epochs: big steps find the seasonal shape, small ones
+  // settle the last tenths of a ppm.
+  const learningRate = schedules.exponentialDecay({ initialLearningRate: 1e-2, decaySteps: stepsPerEpoch * 10, decayRate: 0.5 });
+  net.compile({ optimizer: optimizers.adam({ learningRate }), loss: 'mse' });
+  net.summary(undefined, undefined, log);
+
+  // ---- training --------------------------------------------------------------------------------
+  const started = Date.now();
+  const history = await net.fit(xTrain, yTrain, {
+    epochs,
+    batchSize,
+    // The last 10 % of training windows (the most recent ones, as Keras takes them) watch for
+    // overfitting; the test decade stays out of it.
+    validationSplit: 0.1,
+    verbose: 0,
+    callbacks: {
+      onEpochEnd: (epoch: number, logs?: Logs) => {
+        if (small || epoch % 10 === 9 || epoch === 0) log(`epoch ${epoch + 1}/${epochs}  ${fmtLogs(logs ?? {})}`);
+      },
+    },
+  });
+  const seconds = (Date.now() - started) / 1000;
+  const losses = history.history.loss as number[];
+
+  // ---- evaluation in ppm -----------------------------------------------------------------------
+  const p = (net.predict(xTest) as Tensor).data;
+  let se = 0;
+  let seSeasonal = 0;
+  let sePersistence = 0;
+  for (let k = 0; k < nTest; k++) {
+    const i = nTrain + k; // window index; its target is month i + LOOKBACK
+    const month = i + LOOKBACK;
+    const forecast = last(i) + p[k] * scale;
+    se += (forecast - series[month]) ** 2;
+    // Seasonal naive: the same month one year earlier.
+    seSeasonal += (series[month - 12] - series[month]) ** 2;
+    // Persistence: this month again (shown for scale: the seasonal cycle moves up to ~2 ppm a month).
+    sePersistence += (series[month - 1] - series[month]) ** 2;
+  }
+  const rmse = Math.sqrt(se / nTest);
+  const seasonalNaiveRmse = Math.sqrt(seSeasonal / nTest);
+  const persistenceRmse = Math.sqrt(sePersistence / nTest);
+
+  log(`trained ${losses.length} epochs in ${seconds.toFixed(1)} s; loss ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)}`);
+  log(`test RMSE over ${nTest} months (${co2.dates[nTrain + LOOKBACK]} … ${co2.dates[series.length - 1]}):`);
+  log(`  GRU                                  ${rmse.toFixed(3)} ppm`);
+  log(`  seasonal naive (12 months earlier)   ${seasonalNaiveRmse.toFixed(3)} ppm`);
+  log(`  persistence (previous month)         ${persistenceRmse.toFixed(3)} ppm`);
+
+  net.dispose();
+  return {
+    testRmsePpm: rmse,
+    seasonalNaiveRmsePpm: seasonalNaiveRmse,
+    persistenceRmsePpm: persistenceRmse,
+    firstLoss: losses[0],
+    lastLoss: losses[losses.length - 1],
+    epochs: losses.length,
+    seconds,
+  };
+}
