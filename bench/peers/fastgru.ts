@@ -28,7 +28,7 @@ const NO_INIT = { kernelInitializer: 'zeros', recurrentInitializer: 'zeros', bia
  * loss + gradient, backward, one optimizer call over the flat parameter table, and every copy
  * between JS and wasm memory that a user's step pays.
  */
-function trainingRunner(fg: Fastgru, spec: TaskSpec): Runner {
+export function trainingRunner(fg: Fastgru, spec: TaskSpec): Runner {
   const { batch: B, time: T, inputSize: D, units: H, data, resetAfter } = spec;
   const gruWeights = [
     new fg.Tensor(data.kernel, [D, 3 * H]),
