@@ -9,8 +9,9 @@
 //   CARGO_PROFILE_RELEASE_STRIP=false RUSTFLAGS="-C target-feature=+simd128" \
 //     cargo build --release --lib --target wasm32-unknown-unknown --target-dir /tmp/fastgru-named
 //   node_modules/binaryen/bin/wasm-opt /tmp/fastgru-named/wasm32-unknown-unknown/release/fastgru.wasm \
-//     -O3 --mvp-features --enable-simd -o /tmp/fastgru-simd-named.wasm
-// (same flags as scripts/build-wasm.mjs minus the stripping; -O3 keeps the name section).
+//     -O3 -g --strip-dwarf --mvp-features --enable-simd -o /tmp/fastgru-simd-named.wasm
+// (scripts/build-wasm.mjs's flags plus -g, without which wasm-opt drops the name section; the
+// code section comes out the same size, the module 10 KiB larger).
 //
 // The summary counts only samples taken inside `trainOnBatch`, so setup and warm-up do not
 // count, and splits them by the wasm export on the stack (GRU forward, Dense GEMM, ...) or, for
@@ -69,9 +70,13 @@ function demangle(name: string): string {
   return parts.join('::').replace(/\$LT\$/g, '<').replace(/\$GT\$/g, '>').replace(/\$u20\$/g, ' ').replace(/\.\./g, '::');
 }
 
-/** For a JS frame in a bundle: the class whose body holds that line (last `class X` above it). */
+/**
+ * For a JS frame in the bundle: the class whose body holds that line. Rollup writes top-level
+ * classes as `class X ... {` at column 0 closed by a `}` line at column 0; a module-level
+ * function between two classes gets no class.
+ */
 function classResolver(): (frame: CallFrame) => string | null {
-  const cache = new Map<string, { line: number; name: string }[]>();
+  const cache = new Map<string, { start: number; end: number; name: string }[]>();
   return (frame) => {
     if (!frame.url.startsWith('file://')) return null;
     let classes = cache.get(frame.url);
@@ -80,15 +85,16 @@ function classResolver(): (frame: CallFrame) => string | null {
       try {
         const lines = fs.readFileSync(fileURLToPath(frame.url), 'utf8').split('\n');
         lines.forEach((l, i) => {
-          const c = /^\s*(?:export\s+)?class\s+(\w+)/.exec(l);
-          if (c) classes!.push({ line: i, name: c[1] });
+          const c = /^(?:export\s+)?class\s+(\w+)/.exec(l);
+          if (!c) return;
+          let end = i + 1;
+          while (end < lines.length && lines[end] !== '}') end++;
+          classes!.push({ start: i, end, name: c[1] });
         });
       } catch {}
       cache.set(frame.url, classes);
     }
-    let found: string | null = null;
-    for (const c of classes) if (c.line <= frame.lineNumber) found = c.name;
-    return found;
+    return classes.find((c) => c.start <= frame.lineNumber && frame.lineNumber <= c.end)?.name ?? null;
   };
 }
 
@@ -115,8 +121,6 @@ function summarize(file: string): void {
   const selfInPhase = new Map<string, Map<string, number>>();
   let inStep = 0;
   let total = 0;
-  let steps = 0;
-  let wasInStep = false;
   const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
   for (let i = 0; i < prof.samples.length; i++) {
     // timeDeltas[i] is the time before sample i; charge the interval after it to it instead.
@@ -124,12 +128,7 @@ function summarize(file: string): void {
     total += dt;
     const stack = stackOf(prof.samples[i]);
     const step = stack.findIndex((n) => n.callFrame.functionName === 'trainOnBatch');
-    if (step < 0) {
-      wasInStep = false;
-      continue;
-    }
-    if (!wasInStep) steps++; // a rough count: consecutive in-step samples are one step
-    wasInStep = true;
+    if (step < 0) continue;
     inStep += dt;
     const leaf = stack[0].callFrame;
     // The phase: the outermost wasm export on the stack, else the innermost fastgru class method.
@@ -145,7 +144,8 @@ function summarize(file: string): void {
         for (let k = 0; k <= step && !ph; k++) {
           const f = stack[k].callFrame;
           if (!f.url.includes('fastgru')) continue;
-          ph = `JS: ${klass(f) ?? '?'}.${f.functionName || '(anonymous)'}`;
+          const c = klass(f);
+          ph = `JS: ${c ? `${c}.` : ''}${f.functionName || '(anonymous)'}`;
         }
         ph ??= `JS: ${label(leaf)}`;
       }
@@ -158,7 +158,11 @@ function summarize(file: string): void {
   const pct = (v: number) => `${((100 * v) / inStep).toFixed(1).padStart(5)}%`;
   const ms = (v: number) => `${v.toFixed(0).padStart(6)} ms`;
   console.log(`profile ${file}`);
-  console.log(`  ${(total / 1000).toFixed(1)} s sampled, ${(inStep / 1000).toFixed(1)} s inside trainOnBatch (≈${steps} steps seen)\n`);
+  if (inStep === 0) {
+    console.log('  no samples inside trainOnBatch (with tsx, --cpu-prof also writes a profile of its loader thread: use the other file)');
+    return;
+  }
+  console.log(`  ${(total / 1000).toFixed(1)} s sampled, ${(inStep / 1000).toFixed(1)} s inside trainOnBatch\n`);
   console.log('by phase (time inside trainOnBatch):');
   for (const [k, v] of [...phase].sort((a, b) => b[1] - a[1])) {
     console.log(`  ${pct(v)} ${ms(v)}  ${k}`);
@@ -174,11 +178,12 @@ async function runSteps(task: TaskName, form: Form, steps: number, wasm: string 
   await fg.init({ backend: 'simd', ...(wasm ? { wasmPath: wasm } : {}) });
   const { trainingRunner } = await import('./peers/fastgru.js');
   const runner = trainingRunner(fg, makeTask(task, form));
-  for (let i = 0; i < 3; i++) runner.run(); // warm-up: buffers allocated, code tiered up
+  const warmup = 3; // buffers allocated, code tiered up
+  for (let i = 0; i < warmup; i++) runner.run();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) runner.run();
   const per = (performance.now() - t0) / steps;
-  console.log(`profile: ${steps} steps of ${task} (${form}) with ${wasm ?? 'the shipped SIMD build'}: ${per.toFixed(1)} ms per step`);
+  console.log(`profile: ${warmup} + ${steps} steps of ${task} (${form}) with ${wasm ?? 'the shipped SIMD build'}: ${per.toFixed(1)} ms per step after warm-up`);
   await runner.dispose();
 }
 
