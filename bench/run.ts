@@ -1,7 +1,8 @@
-// npm run bench -- [--tasks A,B,C] [--peers name,...] [--form after|before|both] [--quick] [--out DIR]
+// npm run bench -- [--tasks A,B,C,Bp,D] [--peers name,...] [--form after|before|both] [--quick] [--out DIR]
 //
 // Runs every (task, form, peer) in sequence in THIS process, one thread each, on identical data,
-// checks every peer's output against a float64 reference, and writes DIR/latest.json and
+// checks every peer's output against a float64 reference (training tasks Bp = B' and D: their
+// losses against a separate fastgru-simd instance), and writes DIR/latest.json and
 // DIR/RESULTS.md. DIR defaults to bench/results for a full run (the README quotes it) and to
 // bench/results/scratch (git-ignored) for a partial or --quick one, so a trial cannot overwrite it.
 // Bench runs on this machine take turns through a lock file: two at once would time each other.
@@ -16,8 +17,9 @@ import { makeTask } from './lib/data.js';
 import { referenceForward, referenceGradients, maxAbsDiff } from './lib/reference.js';
 import { BASELINE, fmt, machineInfo, okResult, taskTable, writeReport } from './lib/report.js';
 import type { CheckResult, Report, Result } from './lib/report.js';
-import { DEFAULT_TIMING, QUICK_TIMING, measure } from './lib/timing.js';
-import type { Form, Peer, TaskName, TaskSpec } from './lib/types.js';
+import { DEFAULT_TIMING, QUICK_TIMING, TRAINING_TIMING, measure } from './lib/timing.js';
+import { TRAINING_TASKS } from './lib/types.js';
+import type { Form, Peer, Runner, TaskName, TaskSpec } from './lib/types.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -33,6 +35,21 @@ const ORDER = ['fastgru-simd', 'fastgru-scalar', 'onnxruntime-web', 'tfjs-wasm',
 
 /** Max |peer − float64 reference|; fp32 peers land around 1e-7, a wrong function around 1e-1. */
 const TOLERANCE = 1e-4;
+/**
+ * Training tasks: max |loss − reference loss| / |reference loss| (issue 4). fp32 peers land
+ * around 1e-6; a wrong gradient or optimizer moves the loss after one Adam step by ~1e-3 or more.
+ */
+const LOSS_REL_TOLERANCE = 1e-4;
+
+const ALL_TASKS: TaskName[] = ['A', 'B', 'C', 'Bp', 'D'];
+
+/** Task names as typed: A, B, C, D, and B' as Bp (or "B'", any case). */
+function taskName(raw: string): TaskName {
+  const t = raw.trim().toUpperCase();
+  if (t === 'BP' || t === "B'") return 'Bp';
+  if (['A', 'B', 'C', 'D'].includes(t)) return t as TaskName;
+  return fail(`unknown task ${raw}; expected A, B, C, Bp (B') or D`);
+}
 
 interface Args {
   tasks: TaskName[];
@@ -43,13 +60,12 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { tasks: ['A', 'B', 'C'], peers: null, forms: ['after', 'before'], quick: false, out: null };
+  const a: Args = { tasks: ALL_TASKS, peers: null, forms: ['after', 'before'], quick: false, out: null };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i] ?? fail(`${flag} needs a value`);
     if (flag === '--tasks') {
-      a.tasks = value().split(',').map((t) => t.trim().toUpperCase()) as TaskName[];
-      for (const t of a.tasks) if (!['A', 'B', 'C'].includes(t)) fail(`unknown task ${t}; expected A, B or C`);
+      a.tasks = value().split(',').map(taskName);
     } else if (flag === '--peers') a.peers = value().split(',').map((p) => p.trim());
     else if (flag === '--form') {
       const f = value();
@@ -168,6 +184,45 @@ function reference(spec: TaskSpec): Float32Array {
   return spec.name === 'B' ? referenceGradients(spec) : referenceForward(spec);
 }
 
+/**
+ * Bp and D: the reference losses (Runner.check) of a separate fastgru-simd instance — or
+ * fastgru-scalar on an engine without SIMD — on this spec. Null (no check) when neither loads.
+ */
+async function trainingReference(spec: TaskSpec): Promise<{ peer: string; losses: Float32Array } | null> {
+  let mod: { peers: Peer[] };
+  try {
+    mod = await import('./peers/fastgru.js');
+  } catch {
+    return null;
+  }
+  for (const name of [BASELINE, 'fastgru-scalar']) {
+    const peer = mod.peers.find((p) => p.name === name);
+    if (!peer || (await peer.available())) continue;
+    const runner = await peer.setup(spec);
+    try {
+      await runner.run();
+      return { peer: name, losses: await runner.check!() };
+    } finally {
+      await runner.dispose();
+    }
+  }
+  return null;
+}
+
+function checkLosses(ref: { peer: string; losses: Float32Array }, got: Float32Array): CheckResult {
+  let rel = got.length === ref.losses.length ? 0 : Infinity;
+  for (let i = 0; i < got.length && i < ref.losses.length; i++) {
+    const d = Math.abs(got[i] - ref.losses[i]) / Math.abs(ref.losses[i]);
+    if (!(d <= rel)) rel = Number.isNaN(d) ? Infinity : d;
+  }
+  let refMaxAbs = 0;
+  for (const v of ref.losses) refMaxAbs = Math.max(refMaxAbs, Math.abs(v));
+  return {
+    maxAbsDiff: maxAbsDiff(got, ref.losses), refMaxAbs, tolerance: LOSS_REL_TOLERANCE, ok: rel < LOSS_REL_TOLERANCE,
+    maxRelDiff: rel, values: Array.from(got), reference: Array.from(ref.losses), referencePeer: ref.peer,
+  };
+}
+
 function checkAgainst(ref: Float32Array, got: Float32Array): CheckResult {
   const maxAbsDiffV = maxAbsDiff(got, ref);
   let refMaxAbs = 0;
@@ -176,19 +231,23 @@ function checkAgainst(ref: Float32Array, got: Float32Array): CheckResult {
 }
 
 function line(r: Result): string {
-  const head = `${r.task} ${r.form === 'after' ? 'reset-after ' : 'reset-before'} ${r.peer.padEnd(16)}`;
+  const head = `${r.task.padEnd(2)} ${r.form === 'after' ? 'reset-after ' : 'reset-before'} ${r.peer.padEnd(16)}`;
   if (r.status !== 'ok') return `${head} ${r.status}: ${r.reason}`;
   const perStep = r.task === 'C' ? ` = ${fmt(r.medianMs! * 1000)} µs/step` : '';
-  const check = r.check ? `  check ${r.check.maxAbsDiff.toExponential(1)} ${r.check.ok ? 'ok' : 'MISMATCH'}` : '  check —';
+  const c = r.check;
+  const diff = c ? (c.maxRelDiff !== undefined ? `rel ${c.maxRelDiff.toExponential(1)}` : c.maxAbsDiff.toExponential(1)) : '';
+  const check = c ? `  check ${diff} ${c.ok ? 'ok' : 'MISMATCH'}` : '  check —';
+  const note = r.note ? `  (${r.note})` : '';
   return (
     `${head} median ${fmt(r.medianMs!).padStart(7)} ms${perStep}  [${fmt(r.minMs!)}–${fmt(r.maxMs!)}]  ` +
-    `${fmt(r.gflops!).padStart(6)} GFLOP/s  n=${r.iterations}${check}`
+    `${fmt(r.gflops!).padStart(6)} GFLOP/s  n=${r.iterations}${check}${note}`
   );
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const timing = args.quick ? QUICK_TIMING : DEFAULT_TIMING;
+  const trainingTiming = args.quick ? QUICK_TIMING : TRAINING_TIMING;
   await takeLock();
   const started = performance.now();
   const cli = process.argv.slice(2).join(' ');
@@ -225,6 +284,8 @@ async function main(): Promise<void> {
     for (const form of args.forms) {
       const spec = makeTask(task, form);
       let ref: Float32Array | null = null;
+      /** Training tasks: reference losses by task variant (Runner.variant.spec as JSON). */
+      const trainingRefs = new Map<string, Awaited<ReturnType<typeof trainingReference>>>();
       for (const { name, peer, reason } of entries) {
         const base = { task, form, peer: name };
         if (!peer || reason) {
@@ -236,7 +297,7 @@ async function main(): Promise<void> {
           continue;
         }
         collectGarbage();
-        let runner;
+        let runner: Runner;
         const t0 = performance.now();
         try {
           runner = await peer.setup(spec);
@@ -249,32 +310,52 @@ async function main(): Promise<void> {
           }
           continue;
         }
+        const training = TRAINING_TASKS.includes(task);
+        let result: Result | null = null;
+        let losses: Float32Array | null = null;
         try {
+          const t1 = performance.now();
           const first = runner.run();
           if (first) await first;
+          const firstRunMs = performance.now() - t1;
           const setupMs = performance.now() - t0;
           let check: CheckResult | undefined;
-          if (runner.check) {
+          if (runner.check && training) losses = await runner.check(); // compared below, after dispose
+          else if (runner.check) {
             ref ??= reference(spec);
-            check = checkAgainst(ref, runner.check());
+            check = checkAgainst(ref, await runner.check());
           }
-          const stats = await measure(() => runner.run(), timing);
-          record({ ...okResult(task, form, peer.name, stats, setupMs), check });
+          const stats = await measure(() => runner.run(), training ? trainingTiming : timing, firstRunMs);
+          result = { ...okResult(task, form, peer.name, stats, setupMs), check, note: runner.variant?.note };
         } catch (e) {
           console.error(e);
           record({ ...base, status: 'error', reason: `run: ${(e as Error).message.split('\n')[0]}` });
         } finally {
           await runner.dispose();
         }
+        if (!result) continue;
+        if (losses) {
+          // After dispose: the reference's fastgru init() must not switch the backend under a live peer.
+          const variant = { ...spec, ...runner.variant?.spec };
+          const key = JSON.stringify(runner.variant?.spec ?? {});
+          if (!trainingRefs.has(key)) trainingRefs.set(key, await trainingReference(variant));
+          const tref = trainingRefs.get(key);
+          if (tref) result.check = checkLosses(tref, losses);
+        }
+        record(result);
       }
     }
   }
 
   const bad = results.filter((r) => r.check && !r.check.ok);
   if (bad.length) {
-    console.log(`\nbench: WARNING: ${bad.length} peer output(s) differ from the float64 reference by ≥ ${TOLERANCE}:`);
-    console.log('  task form         peer             max abs diff');
-    for (const r of bad) console.log(`  ${r.task}    ${r.form.padEnd(12)} ${r.peer.padEnd(16)} ${r.check!.maxAbsDiff.toExponential(2)}`);
+    console.log(`\nbench: WARNING: ${bad.length} peer output(s) differ from the reference (float64: abs ≥ ${TOLERANCE}; training losses: rel ≥ ${LOSS_REL_TOLERANCE}):`);
+    console.log('  task form         peer             max diff');
+    for (const r of bad) {
+      const c = r.check!;
+      const diff = c.maxRelDiff !== undefined ? `rel ${c.maxRelDiff.toExponential(2)}` : c.maxAbsDiff.toExponential(2);
+      console.log(`  ${r.task.padEnd(4)} ${r.form.padEnd(12)} ${r.peer.padEnd(16)} ${diff}`);
+    }
     console.log('  These peers do not compute the same function (weight layout? gate order? activation?).');
   }
   if (!loaded.peers.some((p) => p.name === BASELINE)) console.log(`bench: ${BASELINE} not run: no ratios in RESULTS.md`);
@@ -285,10 +366,11 @@ async function main(): Promise<void> {
     machine: { ...machine, loadAverageAtEnd: os.loadavg().map((v) => Math.round(v * 100) / 100) },
     versions: loaded.versions,
     timing,
+    ...(args.tasks.some((t) => TRAINING_TASKS.includes(t)) ? { trainingTiming } : {}),
     tasks: taskTable(args.tasks),
     results,
   };
-  const full = !args.quick && !args.peers && args.tasks.length === 3 && args.forms.length === 2;
+  const full = !args.quick && !args.peers && ALL_TASKS.every((t) => args.tasks.includes(t)) && args.forms.length === 2;
   const out = args.out ?? path.join(HERE, 'results', full ? '' : 'scratch');
   if (!args.out && !full) {
     fs.mkdirSync(out, { recursive: true });

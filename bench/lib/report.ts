@@ -3,8 +3,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TASK_SHAPES, TASK_TITLES, taskFlops } from './data.js';
+import { TASK_LABELS, TASK_SHAPES, TASK_TITLES, taskFlops } from './data.js';
 import type { Stats, TimingOptions } from './timing.js';
+import { TRAINING_TASKS } from './types.js';
 import type { Form, TaskName } from './types.js';
 
 export type Status = 'ok' | 'unsupported' | 'unavailable' | 'error';
@@ -14,8 +15,17 @@ export interface CheckResult {
   maxAbsDiff: number;
   /** Largest |value| of the reference, for scale. */
   refMaxAbs: number;
+  /** Bounds maxAbsDiff, or maxRelDiff when that is present. */
   tolerance: number;
   ok: boolean;
+  /**
+   * Bp and D only: the losses are compared with those of a separate fastgru-simd instance
+   * (`referencePeer`) on the same task variant, relatively: max |peer − ref| / |ref|.
+   */
+  maxRelDiff?: number;
+  values?: number[];
+  reference?: number[];
+  referencePeer?: string;
 }
 
 export interface Result {
@@ -24,6 +34,7 @@ export interface Result {
   peer: string;
   status: Status;
   reason?: string; // why not 'ok'
+  note?: string; // the peer ran a variant of the task (Runner.variant), e.g. 'embedding frozen'
   medianMs?: number;
   minMs?: number;
   maxMs?: number;
@@ -54,12 +65,33 @@ export interface Report {
   machine: Machine;
   versions: Record<string, string>;
   timing: TimingOptions;
-  tasks: Record<string, { title: string; shape: (typeof TASK_SHAPES)[TaskName]; flops: number }>;
+  /** Timing of the training tasks Bp and D (absent in reports from before they existed). */
+  trainingTiming?: TimingOptions;
+  tasks: Record<string, {
+    title: string;
+    shape: (typeof TASK_SHAPES)[TaskName];
+    flops: number;
+    /** Training tasks: issue 4's quoted PyTorch time per step (not measured here) and targets. */
+    quotedPyTorchMs?: string;
+    targetMs?: number;
+    minSpeedup?: Record<string, number>;
+  }>;
   results: Result[];
 }
 
 /** The ratios in RESULTS.md are relative to this peer's median on the same task and form. */
 export const BASELINE = 'fastgru-simd';
+
+/**
+ * Issue 4's numbers for the training tasks: what native PyTorch 1.13 + OpenBLAS took per step
+ * on this machine (quoted from the issue, NOT measured by this bench), and the targets.
+ */
+export const TRAINING_GOALS: Partial<Record<TaskName, { pytorchMs: string; targetMs: number }>> = {
+  Bp: { pytorchMs: '13–15', targetMs: 30 },
+  D: { pytorchMs: '75', targetMs: 150 },
+};
+/** Issue 4: fastgru-simd at least this many times faster than each peer, per training step. */
+export const MIN_SPEEDUP: Record<string, number> = { 'tfjs-wasm': 10, 'tfjs-cpu': 50 };
 const MAX_SAMPLES_KEPT = 1000;
 
 export function machineInfo(): Machine {
@@ -77,7 +109,13 @@ export function machineInfo(): Machine {
 
 export function taskTable(tasks: TaskName[]): Report['tasks'] {
   const out: Report['tasks'] = {};
-  for (const t of tasks) out[t] = { title: TASK_TITLES[t], shape: TASK_SHAPES[t], flops: taskFlops({ name: t, ...TASK_SHAPES[t] }) };
+  for (const t of tasks) {
+    const goals = TRAINING_GOALS[t];
+    out[t] = {
+      title: TASK_TITLES[t], shape: TASK_SHAPES[t], flops: taskFlops({ name: t, ...TASK_SHAPES[t] }),
+      ...(goals ? { quotedPyTorchMs: goals.pytorchMs, targetMs: goals.targetMs, minSpeedup: MIN_SPEEDUP } : {}),
+    };
+  }
   return out;
 }
 
@@ -112,6 +150,32 @@ function baselineMedian(results: Result[], r: Result): number | undefined {
   return b?.medianMs;
 }
 
+const ratioText = (x: number): string => `${x.toFixed(2)}×`;
+
+/** "met"/"NOT met" lines for issue 4's targets on a training task (empty when nothing to judge). */
+function goalLines(rep: Report, task: TaskName): string[] {
+  const info = rep.tasks[task];
+  if (info.targetMs === undefined) return [];
+  const rows = rep.results.filter((r) => r.task === task && r.status === 'ok');
+  const out: string[] = [];
+  const mine = rows.filter((r) => r.peer === BASELINE);
+  if (mine.length) {
+    const parts = mine.map((r) => `${FORM_LABEL[r.form]} ${fmt(r.medianMs!)} ms (${r.medianMs! <= info.targetMs! ? 'met' : '**NOT met**'})`);
+    out.push(`- ${BASELINE} ≤ ${info.targetMs} ms per step: ${parts.join(', ')}`);
+  }
+  for (const [peer, min] of Object.entries(info.minSpeedup ?? {})) {
+    const parts: string[] = [];
+    for (const r of rows.filter((q) => q.peer === peer)) {
+      const base = baselineMedian(rep.results, r);
+      if (base === undefined) continue;
+      const x = r.medianMs! / base;
+      parts.push(`${FORM_LABEL[r.form]}${r.note ? ` (${r.note})` : ''} ${ratioText(x)} (${x >= min ? 'met' : '**NOT met**'})`);
+    }
+    if (parts.length) out.push(`- ${BASELINE} ≥ ${min}× faster than ${peer}: ${parts.join(', ')}`);
+  }
+  return out;
+}
+
 export function markdown(rep: Report): string {
   const m = rep.machine;
   const L: string[] = [];
@@ -123,48 +187,97 @@ export function markdown(rep: Report): string {
   L.push(`- node: ${m.node} (${m.platform}, ${m.arch})`);
   L.push(`- cpu: ${m.cpu} × ${m.cores}, ${m.memoryGiB} GiB; load average (1/5/15 min) ${m.loadAverage.join(' / ')} at start${m.loadAverageAtEnd ? `, ${m.loadAverageAtEnd.join(' / ')} at end` : ''} (shared machine)`);
   L.push(`- versions: ${Object.entries(rep.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  const t = rep.timing;
-  L.push(`- timing: warm-up ≥ ${t.warmup} iterations and ≥ ${t.warmupMinMs} ms (≤ ${t.warmupMaxMs} ms), then ≥ ${t.minIters} timed iterations and ≥ ${t.minTimeMs} ms of them (or ${t.maxTimeMs} ms with ≥ 3)`);
+  const timingText = (t: TimingOptions) =>
+    `warm-up ≥ ${t.warmup} iterations and ≥ ${t.warmupMinMs} ms (≤ ${t.warmupMaxMs} ms), then ≥ ${t.minIters} timed iterations and ≥ ${t.minTimeMs} ms of them (or ${t.maxTimeMs} ms with ≥ ${t.minSlowIters ?? 3})`;
+  const names = Object.keys(rep.tasks) as TaskName[];
+  const training = names.filter((t) => TRAINING_TASKS.includes(t));
+  if (training.length < names.length) L.push(`- timing: ${timingText(rep.timing)}`);
+  if (training.length && rep.trainingTiming) {
+    L.push(`- timing of ${training.map((t) => TASK_LABELS[t]).join(', ')}: ${timingText(rep.trainingTiming)}; a step longer than the warm-up cap is warmed up only by the untimed first step and check`);
+  }
   L.push('');
   L.push(`**GFLOP/s** counts 2·B·T·D·3H + 2·B·T·H·3H per forward (the two projections; gates ignored),`);
-  L.push(`×3 for forward+backward. **vs ${BASELINE}** is that peer's median ÷ ${BASELINE}'s median on the`);
-  L.push(`same task and form: 3.0× means ${BASELINE} is three times faster. tfjs-layers has no reset-after GRU,`);
-  L.push(`and onnxruntime-web runs inference only.`, '');
+  L.push(`×3 for forward+backward (D adds 3 × 2·B·H·V for Dense(V)). **vs ${BASELINE}** is that peer's`);
+  L.push(`median ÷ ${BASELINE}'s median on the same task and form: 3.0× means ${BASELINE} is three times`);
+  L.push(`faster. tfjs-layers has no reset-after GRU, and onnxruntime-web runs inference only.`, '');
   for (const [task, info] of Object.entries(rep.tasks) as [TaskName, Report['tasks'][string]][]) {
     const rows = rep.results.filter((r) => r.task === task);
     if (rows.length === 0) continue;
-    L.push(`## ${task}: ${info.title}`, '');
+    L.push(`## ${TASK_LABELS[task] ?? task}: ${info.title}`, '');
     L.push(`${fmt(info.flops / 1e6)} MFLOP per iteration.`, '');
     const stream = task === 'C';
     L.push(`| form | peer | median ms |${stream ? ' µs/step |' : ''} min–max ms | GFLOP/s | vs ${BASELINE} | iterations |`);
     L.push(`|---|---|---:|${stream ? '---:|' : ''}---:|---:|---:|---:|`);
+    const notes: string[] = [];
     for (const r of rows) {
       const form = FORM_LABEL[r.form];
       if (r.status !== 'ok') {
         L.push(`| ${form} | ${r.peer} | ${r.status}: ${r.reason ?? ''} |${stream ? ' |' : ''} | | | |`);
         continue;
       }
+      let peer = r.peer;
+      if (r.note) {
+        if (!notes.includes(r.note)) notes.push(r.note);
+        peer += ` (${r.note})¹`;
+      }
       const base = baselineMedian(rep.results, r);
-      const ratio = base === undefined ? '—' : r.peer === BASELINE ? '1.00×' : `${(r.medianMs! / base).toFixed(2)}×`;
+      const ratio = base === undefined ? '—' : r.peer === BASELINE ? '1.00×' : ratioText(r.medianMs! / base);
       L.push(
-        `| ${form} | ${r.peer} | ${fmt(r.medianMs!)} |${stream ? ` ${fmt(r.medianMs! * 1000)} |` : ''} ` +
+        `| ${form} | ${peer} | ${fmt(r.medianMs!)} |${stream ? ` ${fmt(r.medianMs! * 1000)} |` : ''} ` +
           `${fmt(r.minMs!)}–${fmt(r.maxMs!)} | ${fmt(r.gflops!)} | ${ratio} | ${r.iterations} |`,
       );
     }
     L.push('');
+    if (notes.includes('embedding frozen')) {
+      L.push(`¹ tfjs cannot train this embedding: the gradient of Embedding's gather is UnsortedSegmentSum,`);
+      L.push(`which tfjs-backend-wasm has no kernel for, and which tfjs-cpu computes as one masked multiply-sum`);
+      L.push(`over the whole (B·T, E) gradient per segment (10000 segments, ~4·10⁹ multiply-adds and 10000`);
+      L.push(`temporary tensors; one call on these shapes did not finish in 10 minutes on this machine). So`);
+      L.push(`tfjs ran D with \`trainable: false\` on the Embedding, which skips its gradient, its scatter and its`);
+      L.push(`Adam update (1.28M of the 3.9M parameters): a lower bound on tfjs' time for the task fastgru ran,`);
+      L.push(`so these ratios flatter tfjs.`, '');
+    }
+    if (info.quotedPyTorchMs !== undefined) {
+      L.push(`Reference, quoted from issue 4 and **not measured by this run**: native PyTorch 1.13 + OpenBLAS`);
+      L.push(`on this machine takes ${info.quotedPyTorchMs} ms per step.`, '');
+      const goals = goalLines(rep, task);
+      if (goals.length) L.push(`Targets (issue 4):`, '', ...goals, '');
+    }
   }
+  const checked = rep.results.filter((r) => r.check);
+  const plain = checked.filter((r) => r.check!.maxRelDiff === undefined);
+  const losses = checked.filter((r) => r.check!.maxRelDiff !== undefined);
   L.push('## Cross-check', '');
-  L.push(`Each peer's output after its first run (A: the output sequence; B: every gradient; C: the state`);
-  L.push(`after one step) against a float64 JavaScript GRU (\`bench/lib/reference.ts\`, itself checked by`);
-  L.push(`finite differences in \`bench/lib/reference-selfcheck.ts\`). Same weights, same function.`, '');
-  L.push('| task | form | peer | max abs diff | reference max abs | ok |');
-  L.push('|---|---|---|---:|---:|---|');
-  for (const r of rep.results) {
-    if (!r.check) continue;
-    const c = r.check;
-    L.push(`| ${r.task} | ${FORM_LABEL[r.form]} | ${r.peer} | ${c.maxAbsDiff.toExponential(1)} | ${fmt(c.refMaxAbs)} | ${c.ok ? 'yes' : `**NO** (tolerance ${c.tolerance})`} |`);
+  if (plain.length) {
+    L.push(`Each peer's output after its first run (A: the output sequence; B: every gradient; C: the state`);
+    L.push(`after one step) against a float64 JavaScript GRU (\`bench/lib/reference.ts\`, itself checked by`);
+    L.push(`finite differences in \`bench/lib/reference-selfcheck.ts\`). Same weights, same function.`, '');
+    L.push('| task | form | peer | max abs diff | reference max abs | ok |');
+    L.push('|---|---|---|---:|---:|---|');
+    for (const r of plain) {
+      const c = r.check!;
+      L.push(`| ${r.task} | ${FORM_LABEL[r.form]} | ${r.peer} | ${c.maxAbsDiff.toExponential(1)} | ${fmt(c.refMaxAbs)} | ${c.ok ? 'yes' : `**NO** (tolerance ${c.tolerance})`} |`);
+    }
+    L.push('');
   }
-  L.push('');
+  if (losses.length) {
+    L.push(`Training steps (${[...new Set(losses.map((r) => TASK_LABELS[r.task]))].join(', ')}): every peer starts from the same weights and data; its`);
+    L.push(`loss at the first \`trainOnBatch\` (the forward pass) and its loss on the same batch after that one`);
+    L.push(`Adam update (gradients and optimizer) against those of a separate ${BASELINE} instance on the same`);
+    L.push(`task variant (frozen embedding for a peer that froze it). Relative difference, tolerance ${losses[0].check!.tolerance}.`, '');
+    L.push('| task | form | peer | loss, step 1 | loss after 1 update | reference | max rel diff | ok |');
+    L.push('|---|---|---|---:|---:|---|---:|---|');
+    const num = (v: number | undefined) => (v === undefined ? '—' : v.toPrecision(7));
+    for (const r of losses) {
+      const c = r.check!;
+      const ref = c.reference ? `${c.referencePeer}: ${c.reference.map((v) => v.toPrecision(7)).join(', ')}` : '—';
+      L.push(
+        `| ${TASK_LABELS[r.task]} | ${FORM_LABEL[r.form]} | ${r.peer}${r.note ? ` (${r.note})` : ''} | ${num(c.values?.[0])} | ${num(c.values?.[1])} | ${ref} | ` +
+          `${c.maxRelDiff!.toExponential(1)} | ${c.ok ? 'yes' : '**NO**'} |`,
+      );
+    }
+    L.push('');
+  }
   return L.join('\n');
 }
 

@@ -13,8 +13,9 @@ export interface TimingOptions {
   /** Stop once both minIters samples and minTimeMs of timed work are in ... */
   minIters: number;
   minTimeMs: number;
-  /** ... or once maxTimeMs has passed with at least 3 samples (a very slow peer). */
+  /** ... or once maxTimeMs has passed with at least minSlowIters samples (a very slow peer). */
   maxTimeMs: number;
+  minSlowIters: number;
   /** Hard cap on samples, so a µs-scale step does not fill memory. */
   maxIters: number;
 }
@@ -26,7 +27,25 @@ export const DEFAULT_TIMING: TimingOptions = {
   minIters: 10,
   minTimeMs: 3000,
   maxTimeMs: 30000,
+  minSlowIters: 3,
   maxIters: 200000,
+};
+
+/**
+ * Bp and D, whole training steps: 40 ms (fastgru-simd, Bp) to ~20 s (tfjs-cpu, D) per
+ * iteration. Shorter than DEFAULT_TIMING so that the two tasks add about three minutes to a
+ * full run; a peer slower than maxTimeMs / minSlowIters gets exactly minSlowIters samples, and
+ * one slower than warmupMaxMs no warm-up beyond the untimed first run and check (see measure).
+ */
+export const TRAINING_TIMING: TimingOptions = {
+  warmup: 3,
+  warmupMinMs: 1500,
+  warmupMaxMs: 4000,
+  minIters: 10,
+  minTimeMs: 2000,
+  maxTimeMs: 8000,
+  minSlowIters: 3,
+  maxIters: 10000,
 };
 
 export const QUICK_TIMING: TimingOptions = {
@@ -36,6 +55,7 @@ export const QUICK_TIMING: TimingOptions = {
   minIters: 3,
   minTimeMs: 500,
   maxTimeMs: 5000,
+  minSlowIters: 3,
   maxIters: 20000,
 };
 
@@ -54,10 +74,14 @@ const now = (): number => performance.now();
  * Times fn one call per sample. A synchronous fn is called without await, so a synchronous
  * peer does not pay a microtask per call; an async one (onnxruntime-web's session.run) is
  * awaited, and that await is part of what its users pay.
+ *
+ * `firstRunMs`: how long the caller's untimed first call took. A call longer than the whole
+ * warm-up budget (a multi-second training step) is not repeated for warm-up: that first call
+ * already ran every kernel and let V8 optimise the JS around them.
  */
-export async function measure(fn: () => void | Promise<void>, opt: TimingOptions): Promise<Stats> {
+export async function measure(fn: () => void | Promise<void>, opt: TimingOptions, firstRunMs = 0): Promise<Stats> {
   const warmStart = now();
-  for (let i = 0; ; i++) {
+  for (let i = 0; firstRunMs < opt.warmupMaxMs; i++) {
     const spent = now() - warmStart;
     if (i >= 1 && spent >= opt.warmupMaxMs) break;
     if (i >= opt.warmup && spent >= opt.warmupMinMs) break;
@@ -78,7 +102,7 @@ export async function measure(fn: () => void | Promise<void>, opt: TimingOptions
     const wall = now() - start;
     if (n >= opt.maxIters) break;
     if (n >= opt.minIters && total >= opt.minTimeMs) break;
-    if (n >= 3 && wall >= opt.maxTimeMs) break;
+    if (n >= opt.minSlowIters && wall >= opt.maxTimeMs) break;
   }
   return summarize(samples);
 }

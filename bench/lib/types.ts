@@ -6,8 +6,14 @@
  * A: GRU forward, full output sequence (B=32, T=64, D=64, H=128).
  * B: one forward+backward of GRU(H, last output) -> Dense(1) -> MSE, gradients of every weight and x.
  * C: one streaming step, B=1, T=1, D=64, H=256, the state carried from the previous call.
+ * Bp (B'): one full training step, `trainOnBatch` with Adam, of B's model on B's data.
+ * D: one `trainOnBatch` with Adam of Embedding(10000, 128) -> GRU(256, last) -> Dense(10000,
+ *    softmax), sparse categorical cross-entropy, B=32, T=100.
  */
-export type TaskName = 'A' | 'B' | 'C';
+export type TaskName = 'A' | 'B' | 'C' | 'Bp' | 'D';
+
+/** Tasks whose run() is a whole optimizer step; their check() returns losses (see Runner.check). */
+export const TRAINING_TASKS: readonly TaskName[] = ['Bp', 'D'];
 
 /** Which of the two GRU functions (GRU-CONVENTIONS §1). */
 export type Form = 'after' | 'before';
@@ -20,6 +26,13 @@ export interface TaskSpec {
   units: number;
   /** true: reset-after (Keras reset_after=True, ONNX linear_before_reset=1); false: reset-before. */
   resetAfter: boolean;
+  /** D only: vocabulary = number of classes (Embedding inputDim, Dense units). */
+  vocab?: number;
+  /**
+   * D only: the embedding is not trained (`trainable: false`). Set by run.ts when it computes
+   * the check reference for a peer that had to freeze it (Runner.variant), never for timing.
+   */
+  freezeEmbedding?: boolean;
   data: TaskData;
 }
 
@@ -29,15 +42,22 @@ export interface TaskData {
   kernel: Float32Array; // (D, 3H), columns z|r|h
   recurrentKernel: Float32Array; // (H, 3H), columns z|r|h
   bias: Float32Array; // reset-before (3H); reset-after (2, 3H) = [b_x; b_u]
-  denseKernel: Float32Array; // (H, 1), task B only (present for all tasks)
-  denseBias: Float32Array; // (1)
-  y: Float32Array; // (B, 1), MSE targets for task B
-  h0: Float32Array; // (B, H), zeros for A and B, random for C
+  denseKernel: Float32Array; // (H, 1) for B and Bp (present for A, C too); (H, V) for D
+  denseBias: Float32Array; // (1); (V) for D
+  y: Float32Array; // (B, 1), MSE targets for B and Bp; D: the class ids as floats (B, 1)
+  h0: Float32Array; // (B, H), zeros for A, B, Bp, D, random for C
+  /** D only: token ids (B, T) in [0, V); the GRU input is embeddings[ids], so x is empty. */
+  ids?: Int32Array;
+  /** D only: (V, E) with E = inputSize. */
+  embeddings?: Float32Array;
+  /** D only: the target class ids (B), the same numbers as y. */
+  labels?: Int32Array;
 }
 
 /**
  * One configured peer for one task. run() is one timed iteration and must leave no work pending
- * (read results back to JS: dataSync, await session.run, ...).
+ * (read results back to JS: dataSync, await session.run, ...). For Bp and D, run() is one
+ * trainOnBatch: the weights move at every call, as in training.
  *
  * check() returns what the most recent run() computed, in Keras layout, for the cross-peer check.
  * run.ts calls it once, right after the first run() (before warm-up), so for C it is the state
@@ -46,11 +66,22 @@ export interface TaskData {
  *   B: concat(dkernel (D,3H), drecurrentKernel (H,3H), dbias (3H | 2·3H), ddenseKernel (H,1),
  *      ddenseBias (1), dx (B,T,D)), gradients of loss = mean over B of (ŷ − y)²
  *   C: h_1 (B, H)
+ *   Bp, D: [loss returned by the first trainOnBatch (initial weights),
+ *           loss on the same batch after that one Adam update (a forward pass, no training)].
+ *          The second number costs one forward pass inside check(), which may therefore be
+ *          async (tfjs' evaluate). Both peers start from the same weights, so the second number
+ *          checks the gradients and the optimizer, not just the forward pass.
  */
 export interface Runner {
   run(): void | Promise<void>;
-  check?(): Float32Array;
+  check?(): Float32Array | Promise<Float32Array>;
   dispose(): void | Promise<void>;
+  /**
+   * Set when the peer ran a variant of the task (tfjs-wasm trains D with a frozen embedding):
+   * the note is shown next to the peer in the report, and the check reference is computed for
+   * the same variant (the task spec with these fields changed).
+   */
+  variant?: { note: string; spec: Partial<TaskSpec> };
 }
 
 export interface Peer {

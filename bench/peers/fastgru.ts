@@ -19,10 +19,65 @@ function concat(parts: ArrayLike<number>[]): Float32Array {
   return out;
 }
 
+/** Skip the default initializers (orthogonal is a QR): setWeights overwrites every weight. */
+const NO_INIT = { kernelInitializer: 'zeros', recurrentInitializer: 'zeros', biasInitializer: 'zeros' } as const;
+
+/**
+ * Bp and D: a Sequential model compiled with Keras-default Adam (lr 0.001, β 0.9/0.999,
+ * ε 1e-7) and timed through `trainOnBatch`, the whole public training step: forward, fused
+ * loss + gradient, backward, one optimizer call over the flat parameter table, and every copy
+ * between JS and wasm memory that a user's step pays.
+ */
+export function trainingRunner(fg: Fastgru, spec: TaskSpec): Runner {
+  const { batch: B, time: T, inputSize: D, units: H, data, resetAfter } = spec;
+  const gruWeights = [
+    new fg.Tensor(data.kernel, [D, 3 * H]),
+    new fg.Tensor(data.recurrentKernel, [H, 3 * H]),
+    new fg.Tensor(data.bias, resetAfter ? [2, 3 * H] : [3 * H]),
+  ];
+  let model: InstanceType<Fastgru['Sequential']>;
+  let x: InstanceType<Fastgru['Tensor']>;
+  let y: InstanceType<Fastgru['Tensor']>;
+  if (spec.name === 'Bp') {
+    model = fg.sequential({
+      layers: [
+        fg.layers.gru({ units: H, resetAfter, inputShape: [T, D], ...NO_INIT }),
+        fg.layers.dense({ units: 1, ...NO_INIT }),
+      ],
+    });
+    model.setWeights([...gruWeights, new fg.Tensor(data.denseKernel, [H, 1]), new fg.Tensor(data.denseBias, [1])]);
+    model.compile({ optimizer: new fg.Adam(), loss: 'mse' });
+    x = new fg.Tensor(data.x, [B, T, D]);
+    y = new fg.Tensor(data.y, [B, 1]);
+  } else {
+    const V = spec.vocab!;
+    model = fg.sequential({
+      layers: [
+        fg.layers.embedding({ inputDim: V, outputDim: D, inputShape: [T], embeddingsInitializer: 'zeros', trainable: !spec.freezeEmbedding }),
+        fg.layers.gru({ units: H, resetAfter, ...NO_INIT }),
+        fg.layers.dense({ units: V, activation: 'softmax', ...NO_INIT }),
+      ],
+    });
+    model.setWeights([new fg.Tensor(data.embeddings!, [V, D]), ...gruWeights, new fg.Tensor(data.denseKernel, [H, V]), new fg.Tensor(data.denseBias, [V])]);
+    model.compile({ optimizer: new fg.Adam(), loss: 'sparseCategoricalCrossentropy' });
+    x = new fg.Tensor(data.ids!, [B, T]);
+    y = new fg.Tensor(data.labels!, [B]);
+  }
+  let firstLoss: number | null = null;
+  return {
+    run() {
+      const loss = model.trainOnBatch(x, y) as number;
+      firstLoss ??= loss;
+    },
+    check: () => Float32Array.of(firstLoss!, model.testOnBatch(x, y) as number),
+    dispose: () => model.dispose(),
+  };
+}
+
 function makePeer(kind: 'simd' | 'scalar'): Peer {
   return {
     name: `fastgru-${kind}`,
-    tasks: ['A', 'B', 'C'],
+    tasks: ['A', 'B', 'C', 'Bp', 'D'],
     async available() {
       try {
         const fg = await load();
@@ -35,6 +90,7 @@ function makePeer(kind: 'simd' | 'scalar'): Peer {
     async setup(spec: TaskSpec): Promise<Runner> {
       const fg = await load();
       await fg.init({ backend: kind });
+      if (spec.name === 'Bp' || spec.name === 'D') return trainingRunner(fg, spec);
       const { batch: B, time: T, inputSize: D, units: H, data, resetAfter } = spec;
       const weights = [
         new fg.Tensor(data.kernel, [D, 3 * H]),

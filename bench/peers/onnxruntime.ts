@@ -1,5 +1,5 @@
 // onnxruntime-web peer (wasm execution provider, one thread, SIMD): inference only, tasks A and C
-// (B is reported as unsupported).
+// (B, Bp and D, training, are reported as unsupported).
 // The model is one ONNX GRU node built in memory from the task's Keras weights
 // (bench/lib/onnx-builder.ts, GRU-CONVENTIONS §4), so both forms run: linear_before_reset = 1/0.
 //
@@ -78,7 +78,7 @@ async function streamRunner(spec: TaskSpec): Promise<Runner> {
 export const peers: Peer[] = [
   {
     name: 'onnxruntime-web',
-    tasks: ['A', 'B', 'C'],
+    tasks: ['A', 'B', 'C', 'Bp', 'D'],
     async available() {
       configure();
       try {
@@ -96,7 +96,7 @@ export const peers: Peer[] = [
       }
     },
     async setup(spec) {
-      if (spec.name === 'B') throw new Unsupported('inference only (no training API)');
+      if (spec.name !== 'A' && spec.name !== 'C') throw new Unsupported('inference only (no training API)');
       configure();
       return spec.name === 'A' ? forwardRunner(spec) : streamRunner(spec);
     },

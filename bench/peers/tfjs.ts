@@ -130,6 +130,85 @@ function trainRunner(spec: TaskSpec): Runner {
 }
 
 /**
+ * Porting note: Keras 3 (and fastgru) add Adam's ε to √v and fold both bias corrections into the
+ * step size, lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε); tfjs (like PyTorch) adds ε to the corrected
+ * √v̂ = √v / √(1−β₂ᵗ). The two agree when ε_tfjs = ε_keras / √(1−β₂ᵗ). At the first step (the one the
+ * cross-check compares) that is 1e-7 / √0.001 ≈ 3.2e-6; with tfjs' default 1e-7 instead, every
+ * weight whose gradient is below ~3e-6 takes a full ±lr step in tfjs and a smaller one in Keras,
+ * and the loss after one step differs by ~2e-3 relative on Bp. ε does not change the work done.
+ */
+const ADAM_EPSILON_STEP1 = 1e-7 / Math.sqrt(1 - 0.999);
+
+/**
+ * Bp and D: `model.trainOnBatch` with `tf.train.adam` (lr 0.001, β 0.9/0.999: Keras' defaults;
+ * ε see above), the public training step of tfjs-layers. Its promise resolves
+ * after the loss has been read back, so nothing is pending when run() returns.
+ *
+ * Porting note: the gradient of the gather inside Embedding is UnsortedSegmentSum, which
+ * tfjs-backend-wasm does not have at all, and which tfjs-cpu implements as one masked
+ * multiply-and-sum over the whole (B·T, E) gradient per segment: 10000 segments, ~4·10⁹
+ * multiply-adds and 10000 temporary tensors per step (one such call on D's shapes did not finish
+ * in 10 minutes on this machine). So both tfjs backends run D with the embedding frozen
+ * (`trainable: false`: the gather's gradient is then never built) and say so (Runner.variant).
+ */
+function trainOnBatchRunner(spec: TaskSpec): Runner {
+  const { batch: B, time: T, inputSize: D, units: H, data } = spec;
+  const freeze = spec.name === 'D';
+  let model: tf.Sequential;
+  let x: tf.Tensor;
+  if (spec.name === 'Bp') {
+    model = tf.sequential({
+      layers: [
+        tf.layers.gru({ ...gruArgs(spec, false), inputShape: [T, D] }),
+        tf.layers.dense({ units: 1, kernelInitializer: 'zeros', biasInitializer: 'zeros' }),
+      ],
+    });
+    setWeights(model, kerasWeights(spec, true));
+    x = tf.tensor3d(data.x, [B, T, D]);
+  } else {
+    const V = spec.vocab!;
+    model = tf.sequential({
+      layers: [
+        tf.layers.embedding({ inputDim: V, outputDim: D, inputLength: T, embeddingsInitializer: 'zeros', trainable: !freeze }),
+        tf.layers.gru(gruArgs(spec, false)),
+        tf.layers.dense({ units: V, activation: 'softmax', kernelInitializer: 'zeros', biasInitializer: 'zeros' }),
+      ],
+    });
+    // Layer by layer: a model lists trainable weights first, so a frozen embedding would come last.
+    setWeights(model.layers[0], [tf.tensor2d(data.embeddings!, [V, D])]);
+    setWeights(model.layers[1], kerasWeights(spec, false));
+    setWeights(model.layers[2], [tf.tensor2d(data.denseKernel, [H, V]), tf.tensor1d(data.denseBias)]);
+    // tfjs-layers' Embedding takes the ids as any dtype and casts them to int32 itself.
+    x = tf.tensor2d(data.ids!, [B, T], 'int32');
+  }
+  const optimizer = tf.train.adam(0.001, 0.9, 0.999, ADAM_EPSILON_STEP1);
+  model.compile({
+    optimizer,
+    loss: spec.name === 'Bp' ? 'meanSquaredError' : 'sparseCategoricalCrossentropy',
+  });
+  const y = tf.tensor2d(data.y, [B, 1]);
+  let firstLoss: number | null = null;
+  return {
+    async run() {
+      const loss = (await model.trainOnBatch(x, y)) as number;
+      firstLoss ??= loss;
+    },
+    async check() {
+      const t = model.evaluate(x, y, { batchSize: B }) as tf.Scalar;
+      const after = (await t.data())[0];
+      t.dispose();
+      return Float32Array.of(firstLoss!, after);
+    },
+    dispose() {
+      tf.dispose([x, y]);
+      model.dispose(); // not the optimizer: a model only owns one it was given by name
+      optimizer.dispose();
+    },
+    variant: freeze ? { note: 'embedding frozen', spec: { freezeEmbedding: true } } : undefined,
+  };
+}
+
+/**
  * C: one GRU step on a 1-step input, the state carried in a tensor and read back every call.
  * Uses tf.layers.gruCell directly, the cheapest per-call path tfjs-layers offers (a GRU layer
  * with initialState goes through the RNN time loop machinery and is slower); so this is the
@@ -160,7 +239,7 @@ function streamRunner(spec: TaskSpec): Runner {
 }
 
 function tfjsPeer(backend: Backend): Peer {
-  const tasks: TaskName[] = ['A', 'B', 'C'];
+  const tasks: TaskName[] = ['A', 'B', 'C', 'Bp', 'D'];
   return {
     name: `tfjs-${backend}`,
     tasks,
@@ -177,6 +256,7 @@ function tfjsPeer(backend: Backend): Peer {
       await useBackend(backend);
       if (spec.name === 'A') return forwardRunner(spec);
       if (spec.name === 'B') return trainRunner(spec);
+      if (spec.name === 'Bp' || spec.name === 'D') return trainOnBatchRunner(spec);
       return streamRunner(spec);
     },
   };
