@@ -310,6 +310,28 @@ describe('training', () => {
     m.dispose();
   });
 
+  it("onNonFinite: 'warn' skips the poisoned batch with a warning and trains on the others", async () => {
+    setSeed(4);
+    const m = toyModel();
+    m.compile({ optimizer: 'sgd', loss: 'mse', onNonFinite: 'warn' });
+    const { x, y } = toyData(64, 4);
+    (x.data as Float32Array)[40] = NaN; // sample 2, in the first batch without shuffling
+    const before = m.getWeights().map((t) => Array.from(t.data));
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (msg: string) => void warnings.push(msg);
+    try {
+      await m.fit(x, y, { epochs: 1, batchSize: 32, verbose: 0, shuffle: false });
+    } finally {
+      console.warn = warn;
+    }
+    expect(warnings.length).toBe(1);
+    expect(warnings[0]).toMatch(/epoch 1, batch 1 .*non-finite.*this update was skipped/);
+    // The second batch trained: the weights moved.
+    expect(m.getWeights().map((t) => Array.from(t.data))).not.toEqual(before);
+    m.dispose();
+  });
+
   it('trainOnBatch and testOnBatch return the loss; fit before compile says to compile', async () => {
     const m = toyModel();
     const { x, y } = toyData(16, 5);

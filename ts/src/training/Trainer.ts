@@ -297,13 +297,19 @@ export class Trainer {
   }
 
   /** `runStep` with the step named in every error (`epoch 3, batch 7 (iteration 87): ...`). */
-  private step(xs: Tensor[], ys: Tensor[], train: boolean, sampleWeight: Tensor | null, classWeight: Record<number, number> | null, where: string): { total: number; perOutput: number[]; record: ForwardRecord } {
+  private step(xs: Tensor[], ys: Tensor[], train: boolean, sampleWeight: Tensor | null, classWeight: Record<number, number> | null, where: string): { total: number; perOutput: number[]; record: ForwardRecord | null } {
     try {
       return this.runStep(xs, ys, train, sampleWeight, classWeight, where);
     } catch (e) {
       if (e instanceof FastGruError && !e.message.startsWith(where)) {
         const Kind = e.constructor as new (m: string) => FastGruError;
-        throw new Kind(`${where}: ${e.message}`);
+        e = new Kind(`${where}: ${e.message}`);
+      }
+      // A kernel refusing a non-finite value (an overflowing layer, a NaN in the data) is the same
+      // event as a non-finite loss: with 'warn' the step is skipped, nothing was updated.
+      if (e instanceof NonFiniteError && train && this.onNonFinite === 'warn') {
+        console.warn(`${e.message}; this update was skipped`);
+        return { total: NaN, perOutput: this.outputs.map(() => NaN), record: null };
       }
       throw e;
     }
@@ -376,7 +382,9 @@ export class Trainer {
     return { total, perOutput, record: rec };
   }
 
-  private updateMetrics(ys: Tensor[], rec: ForwardRecord, sampleWeight: Tensor | null, total: number, perOutput: number[], batch: number): void {
+  private updateMetrics(ys: Tensor[], rec: ForwardRecord | null, sampleWeight: Tensor | null, total: number, perOutput: number[], batch: number): void {
+    // A skipped step (onNonFinite: 'warn') counts in no metric.
+    if (!rec) return;
     this.lossTracker.update(total, batch);
     this.outputs.forEach((o, k) => {
       if (this.outputs.length > 1) o.lossMean.update(perOutput[k], batch);
