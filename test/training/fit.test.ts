@@ -158,3 +158,30 @@ describe('JS heap over a long run', () => {
     m.dispose();
   });
 });
+
+describe('wrappers train', () => {
+  it('bidirectional and timeDistributed inside fit: every wrapped weight is updated by the optimizer', async () => {
+    setSeed(16);
+    const m = sequential({
+      layers: [
+        layers.embedding({ inputDim: 20, outputDim: 4, maskZero: true, inputShape: [5] }),
+        layers.bidirectional({ layer: layers.gru({ units: 3, returnSequences: true }) }),
+        layers.timeDistributed({ layer: layers.dense({ units: 2 }) }),
+        layers.globalAveragePooling1d(),
+        layers.dense({ units: 1 }),
+      ],
+    });
+    m.compile({ optimizer: 'adam', loss: 'mse' });
+    const x = tensor([[0, 3, 4, 5, 6], [1, 2, 3, 0, 0], [7, 8, 9, 10, 11], [0, 0, 12, 13, 14]], undefined, 'int32');
+    const y = tensor([[0.5], [-0.5], [1], [0]]);
+    const before = m.getWeights();
+    expect(before.length).toBe(1 + 6 + 2 + 2); // embeddings; 2 × (kernel, recurrentKernel, bias); 2 dense layers
+    await m.fit(x, y, { epochs: 2, batchSize: 2, verbose: 0 });
+    const after = m.getWeights();
+    after.forEach((w, i) => {
+      const moved = Array.from(w.data).some((v, k) => v !== before[i].data[k]);
+      expect(moved, `weight ${i} ${m.weights[i].name} should have moved`).toBe(true);
+    });
+    m.dispose();
+  });
+});
