@@ -22,7 +22,8 @@ const MAX_ELEMENTS = 2 ** 28;
 
 /** A float dataset read as float32 (float64 data is rounded, as Keras does on load). */
 export interface H5Dataset {
-  path: string;
+  /** The dataset's HDF5 path (named `part` as in every file reader's weights). */
+  part: string;
   shape: number[];
   data: Float32Array;
 }
@@ -213,7 +214,7 @@ export class H5File {
     } catch {
       offset = -1;
     }
-    if (offset === -2) return { path, shape, data: new Float32Array(size) }; // never written: fill value 0
+    if (offset === -2) return { part: path, shape, data: new Float32Array(size) }; // never written: fill value 0
     if (offset >= 0) {
       if (offset + size * itemSize > this.buffer.byteLength) {
         fail(`its data (${size * itemSize} bytes at offset ${offset}) runs past the end of the file (${this.buffer.byteLength} bytes); the file is truncated`);
@@ -225,7 +226,7 @@ export class H5File {
         const view = new DataView(this.buffer, offset, size * itemSize);
         for (let i = 0; i < size; i++) data[i] = itemSize === 4 ? view.getFloat32(i * 4, little) : view.getFloat64(i * 8, little);
       }
-      return { path, shape, data };
+      return { part: path, shape, data };
     }
     // Chunked (possibly compressed) or compact storage: jsfive's general reader.
     let values: ArrayLike<number>;
@@ -235,6 +236,6 @@ export class H5File {
       return fail(`cannot be read (${message(e)}); the file is truncated or corrupted`);
     }
     if (!values || values.length !== size) fail(`holds ${values?.length ?? 0} values, its shape [${shape.join(', ')}] needs ${size}`);
-    return { path, shape, data: Float32Array.from(values) };
+    return { part: path, shape, data: Float32Array.from(values) };
   }
 }

@@ -14,7 +14,7 @@
  * attribute, `metadata.json`), or from the config's style when given a bare config.
  */
 import { Tensor, fmtShape } from '../tensor.js';
-import { ValueError, NonFiniteError } from '../wasm/errors.js';
+import { FastGruError, ValueError, NonFiniteError } from '../wasm/errors.js';
 import * as L from '../layers/index.js';
 import { Layer, Shape } from '../layers/Layer.js';
 import { InputLayer, input } from '../layers/Input.js';
@@ -51,6 +51,19 @@ export async function readSource(src: FileSource, what: string): Promise<{ bytes
     return { bytes: new Uint8Array(await fs.readFile(path)), name: url };
   } catch (e) {
     throw new FileFormatError(url, 'file', `cannot be read (${e instanceof Error ? e.message : String(e)})`, 'Check the path or URL');
+  }
+}
+
+/**
+ * Runs a loader step; any error that is not one of ours (a TypeError from a corrupted config, a
+ * RangeError from a corrupted header) becomes a `FileFormatError` naming the file and the step.
+ */
+export async function guarded<T>(file: () => string, part: string, f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof FastGruError) throw e;
+    throw new FileFormatError(file(), part, `cannot be read (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}); the file is corrupted or not what it claims to be`, 'Re-download or re-save the file');
   }
 }
 
@@ -116,7 +129,7 @@ function activation(v: unknown, ctx: Ctx, where: string): string | null {
     case 'sigmoid':
     case 'relu':
     case 'softmax':
-      return name;
+      return name as string;
     case 'hard_sigmoid':
       // Porting note: two different functions share this name (GRU-CONVENTIONS.md §1).
       return ctx.keras3 ? 'hardSigmoidKeras3' : 'hardSigmoid';
@@ -562,6 +575,16 @@ export function modelFromKerasConfig(config: unknown, options: KerasConfigOption
   const t = topologyOf(json, file);
   const keras3 = isKeras3Version(version) ?? looksKeras3(t);
   const ctx: Ctx = { keras3, file, problems: [], warn: options.onWarning ?? (() => {}) };
+  try {
+    return buildModel(t, ctx);
+  } catch (e) {
+    if (e instanceof FastGruError) throw e;
+    throw new FileFormatError(file, 'model config', `cannot be converted (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}); it is corrupted or not a Keras config`, 'Re-save the model in Keras or tfjs');
+  }
+}
+
+function buildModel(t: Json, ctx: Ctx): Model {
+  const file = ctx.file;
   const cls = t.class_name as string;
   if (cls === 'Sequential') return buildSequential(t.config, undefined, ctx, isObj(t.build_config) ? ((t.build_config.input_shape as Shape) ?? null) : null);
   if (cls === 'Functional' || cls === 'Model') {
@@ -697,6 +720,10 @@ export interface LoadKerasOptions {
  */
 export async function loadKerasModel(source: FileSource, options: LoadKerasOptions = {}): Promise<Model> {
   const { bytes, name } = await readSource(source, 'Keras model');
+  return guarded(() => name, 'model', () => loadKerasBytes(bytes, name, options));
+}
+
+async function loadKerasBytes(bytes: Uint8Array, name: string, options: LoadKerasOptions): Promise<Model> {
   if (isZip(bytes)) {
     const zip = new ZipReader(bytes, name);
     const configBytes = await zip.read('config.json');
@@ -754,8 +781,7 @@ export async function loadKerasModel(source: FileSource, options: LoadKerasOptio
  */
 export async function loadKerasWeights(target: Model, source: FileSource): Promise<void> {
   const { bytes, name } = await readSource(source, 'Keras weights');
-  const h5 = H5File.open(bytes, name);
-  assignWeights(target, kerasWeightTable(h5), name);
+  await guarded(() => name, 'weights', () => assignWeights(target, kerasWeightTable(H5File.open(bytes, name)), name));
 }
 
 // ---- parity ----------------------------------------------------------------------------------

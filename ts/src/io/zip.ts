@@ -54,7 +54,7 @@ async function inflateRaw(data: Uint8Array, expected: number): Promise<Uint8Arra
     return new Uint8Array(zlib.inflateRawSync(data, { maxOutputLength: Math.max(expected, 1) }));
   }
   if (typeof DecompressionStream === 'undefined') throw new Error('this runtime has neither node:zlib nor DecompressionStream');
-  const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate-raw' as CompressionFormat));
+  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw' as CompressionFormat));
   const reader = stream.getReader();
   const out = new Uint8Array(expected);
   let n = 0;
