@@ -349,7 +349,9 @@ function tfjsTopology(m: Model, problems: string[]): Json {
     const shape = m.inputs[0].shape;
     if (layers[0]) {
       layers[0].config.batch_input_shape = shape;
-      layers[0].config.dtype = m.inputs[0].dtype;
+      // Porting note: a tfjs layer's dtype is also its weights' dtype, so an int32 input (token
+      // ids into an Embedding) is left to tfjs' default: its Embedding casts the ids itself.
+      if (m.inputs[0].dtype === 'float32') layers[0].config.dtype = 'float32';
     }
     return { class_name: 'Sequential', config: { name: m.name, layers } };
   }
