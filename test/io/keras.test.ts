@@ -75,7 +75,7 @@ describe('Keras 2.1.4 full-model .h5 (xiaochus-gru.h5)', () => {
 
   it('matches tfjs-layers built live with the same weights on random inputs', async () => {
     const m = await loadKerasModel(H5);
-    const w = m.getWeights().map((t) => tf.tensor(Array.from(t.data), t.shape));
+    const w = m.getWeights().map((t) => tf.tensor(Array.from(t.data), [...t.shape]));
     const ref = tf.sequential({
       layers: [
         tf.layers.gru({ units: 64, returnSequences: true, inputShape: [12, 1], recurrentActivation: 'hardSigmoid' }),

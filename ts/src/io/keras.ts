@@ -688,9 +688,9 @@ export function assignWeights(m: Model, table: WeightTable, file: string): void 
       const shape = want[i].shape;
       if (w.shape.length !== shape.length || w.shape.some((d, k) => d !== shape[k])) {
         let hint = 'Load the weights into the model they were saved from';
-        if (l instanceof GRU || want[i].name === 'bias') {
+        if (l instanceof GRU || /(^|\/)bias$/.test(want[i].name)) {
           const gru = l instanceof GRU ? l : null;
-          if (want[i].name === 'bias' && (w.shape.length === 1) !== (shape.length === 1)) {
+          if (/(^|\/)bias$/.test(want[i].name) && (w.shape.length === 1) !== (shape.length === 1)) {
             hint = `The file's GRU is ${w.shape.length === 1 ? 'reset-before (bias (3H))' : 'reset-after (bias (2, 3H))'} but the config made it ${gru?.resetAfter ? 'reset-after' : 'reset-before'} (GRU-CONVENTIONS.md §1); set reset_after to match the weights`;
           }
         }
