@@ -69,6 +69,7 @@ describe('Keras 2.1.4 full-model .h5 (xiaochus-gru.h5)', () => {
       const y = upTo(m, name).predict(x) as Tensor;
       expect(y.shape).toEqual(REF.recurrent_layer_outputs[name].output.shape);
       expect(maxAbsDiff(y.data, REF.recurrent_layer_outputs[name].output.data)).toBeLessThan(TOL);
+      if (process.env.PARITY_VERBOSE) console.log(`xiaochus .h5 ${name} vs tfjs:`, maxAbsDiff(y.data, REF.recurrent_layer_outputs[name].output.data));
     }
     m.dispose();
   });
@@ -165,6 +166,7 @@ describe('Keras 3.9.2 .keras zip (cdt406-gru_model.keras)', () => {
     expect(row.maxAbsDiff).toBeLessThan(TOL);
     const seq = upTo(m, 'gru').predict(xs) as Tensor;
     expect(maxAbsDiff(seq.data, h1.flat(2))).toBeLessThan(TOL);
+    if (process.env.PARITY_VERBOSE) console.log('cdt406 .keras vs float64 §1:', row, 'gru sequence', maxAbsDiff(seq.data, h1.flat(2)));
     m.dispose();
   });
 
