@@ -87,3 +87,9 @@ export { Wrapper, TimeDistributed, Bidirectional } from './layers/Wrappers.js';
 export type { TimeDistributedLayerArgs, BidirectionalLayerArgs, MergeMode } from './layers/Wrappers.js';
 export { RNN, GRUCell, StackedRNNCells } from './layers/RNN.js';
 export type { RNNLayerArgs, GRUCellLayerArgs, StackedRNNCellsArgs } from './layers/RNN.js';
+// ---- issue 5: Keras and tfjs files (ts/src/io/keras.ts, tfjs.ts, h5.ts, zip.ts) ----
+export { FileFormatError, UnsupportedLayerError } from './io/fileErrors.js';
+export { modelFromKerasConfig, loadKerasModel, loadKerasWeights, parityReport } from './io/keras.js';
+export type { FileSource, KerasConfigOptions, LoadKerasOptions, ParityRow } from './io/keras.js';
+export { loadTfjsModel, saveTfjsModel } from './io/tfjs.js';
+export type { TfjsArtifacts, TfjsModelJson, TfjsManifestGroup, TfjsWeightSpec, TfjsSaveResult } from './io/tfjs.js';
