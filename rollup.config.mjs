@@ -16,8 +16,11 @@ import { dts } from 'rollup-plugin-dts';
 const INPUT = 'ts/src/index.ts';
 const WASM = ['fastgru.wasm', 'fastgru-simd.wasm'];
 
-/** Node builtins stay imports (`node:fs`, also bare `fs`); everything else is bundled. */
-const external = (id) => id.startsWith('node:') || builtinModules.includes(id);
+/** Runtime dependencies (package.json `dependencies`, e.g. jsfive for HDF5) stay imports. */
+const DEPENDENCIES = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies ?? {});
+
+/** Node builtins (`node:fs`, also bare `fs`) and runtime dependencies stay imports; our code is bundled. */
+const external = (id) => id.startsWith('node:') || builtinModules.includes(id) || DEPENDENCIES.some((d) => id === d || id.startsWith(`${d}/`));
 
 /** Emits wasm/*.wasm into the output directory, failing loudly when they have not been built. */
 function copyWasm() {

@@ -94,7 +94,7 @@ describe('Keras 2.1.4 full-model .h5 (xiaochus-gru.h5)', () => {
   });
 
   it('loadKerasWeights reads the full file\'s model_weights into a model built from its config', async () => {
-    const h5 = H5File.open(readFileSync(H5), 'xiaochus-gru.h5');
+    const h5 = await H5File.open(readFileSync(H5), 'xiaochus-gru.h5');
     const attrs = h5.attrs('');
     expect(attrs.keras_version).toBe('2.1.4');
     // Fixed-length strings come back without their NUL padding.
@@ -143,7 +143,7 @@ describe('Keras 3.9.2 .keras zip (cdt406-gru_model.keras)', () => {
   it('matches a float64 reset-after GRU (§1) on the file\'s weights within 1e-5', async () => {
     const zip = new ZipReader(new Uint8Array(readFileSync(KERAS3)), 'cdt406');
     expect(zip.entries.map((e) => e.name).sort()).toEqual(['config.json', 'metadata.json', 'model.weights.h5']);
-    const h5 = H5File.open(await zip.read('model.weights.h5'), 'model.weights.h5');
+    const h5 = await H5File.open(await zip.read('model.weights.h5'), 'model.weights.h5');
     const v = (p: string) => h5.dataset(p).data;
     const r = rng(11);
     const B = 3;

@@ -11,7 +11,13 @@
  * contiguous little-endian float datasets (what Keras writes) are copied straight from the
  * buffer; and its fixed-length strings keep their NUL padding, which is trimmed.
  */
-import * as jsfive from 'jsfive';
+// jsfive is loaded on first use (`H5File.open`), so apps that never read HDF5 never load it.
+type Jsfive = { File: new (b: ArrayBuffer, name: string) => JsGroup; Group: new (...a: unknown[]) => unknown };
+let jsfive: Jsfive | null = null;
+async function loadJsfive(): Promise<Jsfive> {
+  if (!jsfive) jsfive = (await import('jsfive')) as unknown as Jsfive;
+  return jsfive;
+}
 import { FileFormatError } from './fileErrors.js';
 
 const MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -78,7 +84,7 @@ export class H5File {
   }
 
   /** Opens an HDF5 file held in memory. Throws `FileFormatError` for a wrong magic or a corrupt superblock. */
-  static open(bytes: Uint8Array | ArrayBuffer, file: string): H5File {
+  static async open(bytes: Uint8Array | ArrayBuffer, file: string): Promise<H5File> {
     const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
     if (!isHdf5(u8)) {
       const got = Array.from(u8.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -86,9 +92,10 @@ export class H5File {
     }
     // jsfive keeps the buffer; give it one that starts at the file's first byte.
     const buffer = u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength ? (u8.buffer as ArrayBuffer) : u8.slice().buffer;
+    const lib = await loadJsfive();
     let root: JsGroup;
     try {
-      root = new (jsfive as unknown as { File: new (b: ArrayBuffer, name: string) => JsGroup }).File(buffer, file);
+      root = new lib.File(buffer, file);
     } catch (e) {
       throw new FileFormatError(file, 'superblock', `cannot be read (${message(e)}); the file is truncated or corrupted`, 'Re-download or re-save the file');
     }
@@ -107,7 +114,7 @@ export class H5File {
   }
 
   private isGroupObject(o: unknown): o is JsGroup {
-    return o instanceof (jsfive as unknown as { Group: new (...a: unknown[]) => unknown }).Group;
+    return o instanceof jsfive!.Group;
   }
 
   /** True when `path` names a group. */

@@ -743,7 +743,7 @@ async function loadKerasBytes(bytes: Uint8Array, name: string, options: LoadKera
     }
     const weightsName = zip.has('model.weights.h5') ? 'model.weights.h5' : null;
     if (!weightsName) throw new FileFormatError(name, 'model.weights.h5', `is missing (entries: ${zip.entries.map((e) => e.name).join(', ')})`, 'Re-save the model with model.save("m.keras")');
-    const h5 = H5File.open(await zip.read(weightsName), `${name}!${weightsName}`);
+    const h5 = await H5File.open(await zip.read(weightsName), `${name}!${weightsName}`);
     const table = kerasWeightTable(h5);
     const m = modelFromKerasConfig(config, { kerasVersion: version ?? '3', file: `${name}!config.json`, onWarning: options.onWarning });
     try {
@@ -758,7 +758,7 @@ async function loadKerasBytes(bytes: Uint8Array, name: string, options: LoadKera
     const got = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
     throw new FileFormatError(name, 'signature', `is neither HDF5 (89 48 44 46 ...) nor a zip (50 4b 03 04): first bytes ${got || 'none'}`, 'Pass a Keras .h5 or .keras file');
   }
-  const h5 = H5File.open(bytes, name);
+  const h5 = await H5File.open(bytes, name);
   const attrs = h5.attrs('');
   if (attrs.model_config === undefined) {
     throw new FileFormatError(name, 'attribute model_config', 'is missing: this is a weights-only file', 'Build the model (modelFromKerasConfig or fastgru layers) and call loadKerasWeights(model, file)');
@@ -781,7 +781,7 @@ async function loadKerasBytes(bytes: Uint8Array, name: string, options: LoadKera
  */
 export async function loadKerasWeights(target: Model, source: FileSource): Promise<void> {
   const { bytes, name } = await readSource(source, 'Keras weights');
-  await guarded(() => name, 'weights', () => assignWeights(target, kerasWeightTable(H5File.open(bytes, name)), name));
+  await guarded(() => name, 'weights', async () => assignWeights(target, kerasWeightTable(await H5File.open(bytes, name)), name));
 }
 
 // ---- parity ----------------------------------------------------------------------------------
