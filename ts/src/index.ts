@@ -87,3 +87,12 @@ export { Wrapper, TimeDistributed, Bidirectional } from './layers/Wrappers.js';
 export type { TimeDistributedLayerArgs, BidirectionalLayerArgs, MergeMode } from './layers/Wrappers.js';
 export { RNN, GRUCell, StackedRNNCells } from './layers/RNN.js';
 export type { RNNLayerArgs, GRUCellLayerArgs, StackedRNNCellsArgs } from './layers/RNN.js';
+// ---- issue 5 item 4: PyTorch files (safetensors, torch.save zips) ----
+export { FileFormatError, UnsafePickleError } from './io/errors.js';
+export { readSafetensors, readSafetensorsMetadata, writeSafetensors, exportTorchSafetensors } from './io/safetensors.js';
+export { loadTorchCheckpoint, loadTorchStateDict, findStateDict } from './io/torch.js';
+export type { TorchSource, LoadTorchOptions } from './io/torch.js';
+export { loadTorchGRU, loadTorchLinear, loadTorchEmbedding, loadTorchWeights, torchNameMap, torchStateDict, torchGRUToKeras, kerasGRUToTorch } from './io/torchMap.js';
+export type { TorchNameMap, TorchTarget, StateDict, TorchGRUOptions, TorchLoadOptions, TorchLoadReport } from './io/torchMap.js';
+export { parityReport } from './io/parity.js';
+export type { ParityReport, ParityEntry, ExpectedOutput } from './io/parity.js';
