@@ -177,6 +177,12 @@ async function readCheckpoint(bytes: Uint8Array, what: string): Promise<unknown>
         `${pklWhat}: ${at}: tensor (${shape.join(', ')}) with strides (${stride.join(', ')}) at offset ${offset} reads element ${last} of storage '${storage.key}', which has ${storage.numel}; the file is corrupted`,
       );
     }
+    // Stride-0 (expanded) views may repeat elements, but a forged size must not make a tiny storage
+    // decode into gigabytes.
+    const numel = shape.reduce((a, d) => a * d, 1);
+    if (numel > 16 * storage.numel + 4096) {
+      throw new FileFormatError(`${pklWhat}: ${at}: tensor (${shape.join(', ')}) has ${numel} elements from a storage of ${storage.numel}; the file is corrupted (or holds an expanded view: save tensor.contiguous())`);
+    }
     return decodeTensor(storage.bytes, storage.dtype, shape, offset, stride as number[], `${pklWhat}: tensor in storage '${storage.key}'`, bigEndian);
   };
 
