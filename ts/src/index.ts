@@ -87,9 +87,17 @@ export { Wrapper, TimeDistributed, Bidirectional } from './layers/Wrappers.js';
 export type { TimeDistributedLayerArgs, BidirectionalLayerArgs, MergeMode } from './layers/Wrappers.js';
 export { RNN, GRUCell, StackedRNNCells } from './layers/RNN.js';
 export type { RNNLayerArgs, GRUCellLayerArgs, StackedRNNCellsArgs } from './layers/RNN.js';
+// ---- issue 5 item 4: PyTorch files (safetensors, torch.save zips) ----
+export { FileFormatError, UnsafePickleError, UnsupportedLayerError } from './io/errors.js';
+export { readSafetensors, readSafetensorsMetadata, writeSafetensors, exportTorchSafetensors } from './io/safetensors.js';
+export { loadTorchCheckpoint, loadTorchStateDict, findStateDict } from './io/torch.js';
+export type { TorchSource, LoadTorchOptions } from './io/torch.js';
+export { loadTorchGRU, loadTorchLinear, loadTorchEmbedding, loadTorchWeights, torchNameMap, torchStateDict, torchGRUToKeras, kerasGRUToTorch } from './io/torchMap.js';
+export type { TorchNameMap, TorchTarget, StateDict, TorchGRUOptions, TorchLoadOptions, TorchLoadReport } from './io/torchMap.js';
+export { parityReport, compareOutputs } from './io/parity.js';
+export type { ParityReport, ParityEntry, ParityRow, ExpectedOutput } from './io/parity.js';
 // ---- issue 5: Keras and tfjs files (ts/src/io/keras.ts, tfjs.ts, h5.ts, zip.ts) ----
-export { FileFormatError, UnsupportedLayerError } from './io/fileErrors.js';
-export { modelFromKerasConfig, loadKerasModel, loadKerasWeights, parityReport } from './io/keras.js';
-export type { FileSource, KerasConfigOptions, LoadKerasOptions, ParityRow } from './io/keras.js';
+export { modelFromKerasConfig, loadKerasModel, loadKerasWeights } from './io/keras.js';
+export type { FileSource, KerasConfigOptions, LoadKerasOptions } from './io/keras.js';
 export { loadTfjsModel, saveTfjsModel } from './io/tfjs.js';
 export type { TfjsArtifacts, TfjsModelJson, TfjsManifestGroup, TfjsWeightSpec, TfjsSaveResult } from './io/tfjs.js';

@@ -18,7 +18,7 @@ async function loadJsfive(): Promise<Jsfive> {
   if (!jsfive) jsfive = (await import('jsfive')) as unknown as Jsfive;
   return jsfive;
 }
-import { FileFormatError } from './fileErrors.js';
+import { FileFormatError } from './errors.js';
 
 const MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 /** Message type of the HDF5 "data layout" message (spec IV.A.2.i). */

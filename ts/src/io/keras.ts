@@ -24,7 +24,7 @@ import { GRUCell } from '../layers/RNN.js';
 import { Model, model as functionalModel } from '../models/Model.js';
 import { Sequential, sequential } from '../models/Sequential.js';
 import { SymbolicTensor } from '../models/SymbolicTensor.js';
-import { FileFormatError, UnsupportedLayerError } from './fileErrors.js';
+import { FileFormatError, UnsupportedLayerError } from './errors.js';
 import { H5File, isHdf5 } from './h5.js';
 import { ZipReader, isZip } from './zip.js';
 
@@ -787,39 +787,4 @@ export async function loadKerasWeights(target: Model, source: FileSource): Promi
 // ---- parity ----------------------------------------------------------------------------------
 
 /** One row of a parity report. */
-export interface ParityRow {
-  /** Output name (the producing layer's name). */
-  output: string;
-  shape: number[];
-  /** max |ours − expected|. */
-  maxAbsDiff: number;
-  /** Largest |expected|, for scale. */
-  maxAbsExpected: number;
-}
-
-/**
- * Runs `model.predict(inputs)` and reports the max absolute difference from `expected`, one row
- * per output. Shapes must match (throws ValueError otherwise); NaN anywhere makes the diff NaN.
- */
-export function parityReport(m: Model, inputs: Tensor | Tensor[], expected: Tensor | Tensor[] | ArrayLike<number> | ArrayLike<number>[]): ParityRow[] {
-  const ys = m.predict(inputs as never);
-  const outs = Array.isArray(ys) ? ys : [ys];
-  const exp = Array.isArray(expected) && !(expected as unknown[]).every((v) => typeof v === 'number') ? (expected as (Tensor | ArrayLike<number>)[]) : [expected as Tensor | ArrayLike<number>];
-  if (exp.length !== outs.length) throw new ValueError(`parityReport: the model has ${outs.length} outputs, got ${exp.length} expected arrays`);
-  const names = m.outputs.map((t) => t.sourceLayer.name);
-  return outs.map((y, i) => {
-    const e = exp[i] instanceof Tensor ? (exp[i] as Tensor) : null;
-    const ed = e ? e.data : (exp[i] as ArrayLike<number>);
-    if (e && (e.rank !== y.rank || e.shape.some((d, k) => d !== y.shape[k]))) throw new ValueError(`parityReport: output ${i} has shape ${fmtShape(y.shape)}, expected ${fmtShape(e.shape)}`);
-    if (ed.length !== y.size) throw new ValueError(`parityReport: output ${i} has ${y.size} values ${fmtShape(y.shape)}, expected array has ${ed.length}`);
-    let maxAbsDiff = 0;
-    let maxAbsExpected = 0;
-    for (let k = 0; k < ed.length; k++) {
-      const d = Math.abs(y.data[k] - ed[k]);
-      maxAbsDiff = Number.isNaN(d) ? NaN : Math.max(maxAbsDiff, d);
-      maxAbsExpected = Math.max(maxAbsExpected, Math.abs(ed[k]));
-    }
-    return { output: names[i] ?? `output_${i}`, shape: [...y.shape], maxAbsDiff, maxAbsExpected };
-  });
-}
 

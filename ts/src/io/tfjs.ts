@@ -21,7 +21,7 @@ import { Bidirectional, TimeDistributed } from '../layers/Wrappers.js';
 import { Model } from '../models/Model.js';
 import { Sequential } from '../models/Sequential.js';
 import { Node } from '../models/SymbolicTensor.js';
-import { FileFormatError, UnsupportedLayerError } from './fileErrors.js';
+import { FileFormatError, UnsupportedLayerError } from './errors.js';
 import { FileSource, FileWeight, LoadKerasOptions, WeightTable, assignWeights, guarded, modelFromKerasConfig, readSource } from './keras.js';
 
 type Json = Record<string, unknown>;

@@ -1,38 +1,125 @@
 /**
- * A minimal read-only zip reader for Keras 3 `.keras` files: the central directory, STORED and
- * DEFLATE entries (inflated by Node's zlib, or `DecompressionStream('deflate-raw')` in browsers),
- * CRC-32 checked. No zip64, encryption or multi-disk archives (Keras writes none of them).
- * Every size is checked against the file before it is used, so a corrupt header cannot make it
- * read out of bounds or allocate more than the entry's declared size.
+ * A small zip reader for `torch.save` archives (and any zip of stored or deflated entries): the
+ * central directory is the source of truth (torch's writer sets general-purpose flag bit 3, so local
+ * headers carry zero sizes), ZIP64 sizes and offsets are understood, every offset is bounds-checked
+ * and every entry's CRC-32 is verified.
  */
-import { FileFormatError } from './fileErrors.js';
+import { FileFormatError } from './errors.js';
 
 export interface ZipEntry {
   name: string;
   /** 0 = stored, 8 = deflate. */
   method: number;
+  crc32: number;
   compressedSize: number;
   size: number;
-  crc32: number;
-  /** Offset of the local file header. */
-  headerOffset: number;
+  /** Byte offset of the entry's data in the archive. */
+  dataOffset: number;
 }
 
 const EOCD_SIG = 0x06054b50;
+const ZIP64_LOCATOR_SIG = 0x07064b50;
+const ZIP64_EOCD_SIG = 0x06064b50;
 const CENTRAL_SIG = 0x02014b50;
 const LOCAL_SIG = 0x04034b50;
-/** Largest entry inflated (1 GiB): bigger declared sizes are treated as corruption. */
-const MAX_ENTRY = 2 ** 30;
 
-/** True when the bytes start with a zip local file header (`PK\x03\x04`). */
+/** True when the bytes start like a zip archive (`PK\x03\x04`). */
 export function isZip(bytes: Uint8Array): boolean {
   return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
 }
 
+/** Parses the central directory. `what` names the file in errors. */
+export function readZipDirectory(bytes: Uint8Array, what: string): Map<string, ZipEntry> {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const len = bytes.length;
+  const fail = (part: string, fix = 'the file is truncated or corrupted; download or save it again'): never => {
+    throw new FileFormatError(`${what}: zip ${part}; ${fix}`);
+  };
+  if (!isZip(bytes)) fail(`magic is not PK\\x03\\x04 (got ${[...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`, 'this is not a zip archive (torch.save >= 1.6 writes zips)');
+  // End of central directory: 22 bytes plus a comment of up to 65535 bytes.
+  let eocd = -1;
+  for (let p = len - 22; p >= Math.max(0, len - 22 - 65535); p--) {
+    if (view.getUint32(p, true) === EOCD_SIG) {
+      eocd = p;
+      break;
+    }
+  }
+  if (eocd < 0) fail('end-of-central-directory record not found');
+  let count = view.getUint16(eocd + 10, true);
+  let cdSize = view.getUint32(eocd + 12, true);
+  let cdOffset = view.getUint32(eocd + 16, true);
+  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+    // ZIP64: the locator sits just before the EOCD and points at the ZIP64 EOCD record.
+    const loc = eocd - 20;
+    if (loc < 0 || view.getUint32(loc, true) !== ZIP64_LOCATOR_SIG) fail('ZIP64 end-of-central-directory locator missing');
+    const z = readU64(view, loc + 8, () => fail('ZIP64 record offset too large'));
+    if (z + 56 > len || view.getUint32(z, true) !== ZIP64_EOCD_SIG) fail(`ZIP64 end-of-central-directory record at ${z} missing`);
+    count = readU64(view, z + 32, () => fail('ZIP64 entry count too large'));
+    cdSize = readU64(view, z + 40, () => fail('ZIP64 directory size too large'));
+    cdOffset = readU64(view, z + 48, () => fail('ZIP64 directory offset too large'));
+  }
+  if (cdOffset + cdSize > len) fail(`central directory (offset ${cdOffset}, ${cdSize} bytes) runs past the end of the ${len}-byte file`);
+  // Each central record is at least 46 bytes: bounds the count a forged header can claim.
+  if (count * 46 > cdSize) fail(`central directory claims ${count} entries in ${cdSize} bytes`);
+  const entries = new Map<string, ZipEntry>();
+  const decoder = new TextDecoder('utf-8');
+  let p = cdOffset;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > cdOffset + cdSize || view.getUint32(p, true) !== CENTRAL_SIG) fail(`central directory entry ${i} at byte ${p} is damaged`);
+    const method = view.getUint16(p + 10, true);
+    const crc32 = view.getUint32(p + 16, true);
+    let compressedSize = view.getUint32(p + 20, true);
+    let size = view.getUint32(p + 24, true);
+    const nameLen = view.getUint16(p + 28, true);
+    const extraLen = view.getUint16(p + 30, true);
+    const commentLen = view.getUint16(p + 32, true);
+    let localOffset = view.getUint32(p + 42, true);
+    const end = p + 46 + nameLen + extraLen + commentLen;
+    if (end > cdOffset + cdSize) fail(`central directory entry ${i} runs past the directory`);
+    const name = decoder.decode(bytes.subarray(p + 46, p + 46 + nameLen));
+    // ZIP64 extended information: the 64-bit values of the fields that hold 0xffffffff, in order.
+    let e = p + 46 + nameLen;
+    const extraEnd = e + extraLen;
+    while (e + 4 <= extraEnd) {
+      const id = view.getUint16(e, true);
+      const sz = view.getUint16(e + 2, true);
+      if (e + 4 + sz > extraEnd) fail(`extra field of entry '${name}' runs past its end`);
+      if (id === 0x0001) {
+        let q = e + 4;
+        const next = (): number => {
+          if (q + 8 > e + 4 + sz) fail(`ZIP64 extra field of entry '${name}' is too short`);
+          const v = readU64(view, q, () => fail(`ZIP64 value in entry '${name}' too large`));
+          q += 8;
+          return v;
+        };
+        if (size === 0xffffffff) size = next();
+        if (compressedSize === 0xffffffff) compressedSize = next();
+        if (localOffset === 0xffffffff) localOffset = next();
+      }
+      e += 4 + sz;
+    }
+    if (localOffset + 30 > len || view.getUint32(localOffset, true) !== LOCAL_SIG) fail(`local header of entry '${name}' at byte ${localOffset} is missing`);
+    const dataOffset = localOffset + 30 + view.getUint16(localOffset + 26, true) + view.getUint16(localOffset + 28, true);
+    if (dataOffset + compressedSize > len) fail(`entry '${name}' (${compressedSize} bytes at ${dataOffset}) runs past the end of the ${len}-byte file`);
+    if (method !== 0 && method !== 8) fail(`entry '${name}' uses compression method ${method}`, 'only stored (0) and deflate (8) entries are supported; re-zip with either');
+    if (method === 0 && compressedSize !== size) fail(`stored entry '${name}' has compressed size ${compressedSize} != size ${size}`);
+    entries.set(name, { name, method, crc32, compressedSize, size, dataOffset });
+    p = end;
+  }
+  return entries;
+}
+
+function readU64(view: DataView, p: number, tooLarge: () => never): number {
+  const lo = view.getUint32(p, true);
+  const hi = view.getUint32(p + 4, true);
+  if (hi >= 0x200000) tooLarge();
+  return hi * 2 ** 32 + lo;
+}
+
 let crcTable: Uint32Array | null = null;
 
-/** CRC-32 (IEEE 802.3), as zip stores it. */
-export function crc32(data: Uint8Array): number {
+/** CRC-32 (IEEE 802.3, the zip polynomial). */
+export function crc32(bytes: Uint8Array): number {
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -42,126 +129,114 @@ export function crc32(data: Uint8Array): number {
     }
   }
   let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
-async function inflateRaw(data: Uint8Array, expected: number): Promise<Uint8Array> {
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (isNode) {
-    const zlib = await import('node:zlib');
-    // maxOutputLength bounds the allocation by the declared size (a zip bomb fails instead).
-    return new Uint8Array(zlib.inflateRawSync(data, { maxOutputLength: Math.max(expected, 1) }));
+/** A stored entry's bytes (a view into `bytes`), CRC-checked. Deflated entries need `readZipEntry`. */
+export function readStoredEntry(bytes: Uint8Array, entry: ZipEntry, what: string): Uint8Array {
+  if (entry.method !== 0) throw new FileFormatError(`${what}: zip entry '${entry.name}' is deflate-compressed; read it with readZipEntry (async)`);
+  return checkCrc(bytes.subarray(entry.dataOffset, entry.dataOffset + entry.size), entry, what);
+}
+
+/**
+ * The entry's bytes (a view into `bytes` when stored), CRC-checked. Deflated entries are inflated
+ * with Node's zlib (bounded by the recorded size) or `DecompressionStream('deflate-raw')`.
+ */
+export async function readZipEntry(bytes: Uint8Array, entry: ZipEntry, what: string): Promise<Uint8Array> {
+  if (entry.method === 0) return readStoredEntry(bytes, entry, what);
+  const raw = bytes.subarray(entry.dataOffset, entry.dataOffset + entry.compressedSize);
+  const data = await inflateRaw(raw, entry.size, `${what}: zip entry '${entry.name}'`);
+  if (data.length !== entry.size) throw new FileFormatError(`${what}: zip entry '${entry.name}' inflates to ${data.length} bytes, the directory says ${entry.size}; the file is corrupted`);
+  return checkCrc(data, entry, what);
+}
+
+function checkCrc(data: Uint8Array, entry: ZipEntry, what: string): Uint8Array {
+  const c = crc32(data);
+  if (c !== entry.crc32) {
+    throw new FileFormatError(`${what}: zip entry '${entry.name}' fails its CRC-32 check (stored ${hex(entry.crc32)}, computed ${hex(c)}); the file is corrupted: download or save it again`);
   }
-  if (typeof DecompressionStream === 'undefined') throw new Error('this runtime has neither node:zlib nor DecompressionStream');
-  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw' as CompressionFormat));
-  const reader = stream.getReader();
-  const out = new Uint8Array(expected);
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (n + value.length > expected) {
-      await reader.cancel();
-      throw new Error(`inflates to more than the declared ${expected} bytes`);
+  return data;
+}
+
+function hex(v: number): string {
+  return `0x${v.toString(16).padStart(8, '0')}`;
+}
+
+type ZlibLike = { inflateRawSync(buf: Uint8Array, opts: { maxOutputLength: number }): Uint8Array };
+let zlib: ZlibLike | null | undefined;
+
+async function nodeZlib(): Promise<ZlibLike | null> {
+  if (zlib !== undefined) return zlib;
+  try {
+    // A runtime import, so bundlers for the browser do not pull zlib in.
+    const spec = 'node:zlib';
+    zlib = (await import(/* @vite-ignore */ spec)) as ZlibLike;
+  } catch {
+    zlib = null;
+  }
+  return zlib;
+}
+
+async function inflateRaw(raw: Uint8Array, size: number, what: string): Promise<Uint8Array> {
+  const z = typeof process !== 'undefined' && process.versions?.node ? await nodeZlib() : null;
+  if (z) {
+    try {
+      // One byte more than expected, so an entry that inflates too far is caught, not truncated.
+      return new Uint8Array(z.inflateRawSync(raw, { maxOutputLength: size + 1 }));
+    } catch (e) {
+      throw new FileFormatError(`${what}: deflate data is damaged (${(e as Error).message}); the file is corrupted`);
     }
-    out.set(value, n);
-    n += value.length;
+  }
+  if (typeof DecompressionStream === 'undefined') {
+    throw new FileFormatError(`${what} is deflate-compressed and this runtime has neither node:zlib nor DecompressionStream; re-save the archive with stored entries (torch.save does)`);
+  }
+  const out = new Uint8Array(size + 1);
+  let n = 0;
+  try {
+    const stream = new Blob([raw.slice()]).stream().pipeThrough(new DecompressionStream('deflate-raw' as CompressionFormat));
+    const reader = stream.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (n + value.length > out.length) {
+        await reader.cancel();
+        throw new FileFormatError(`${what} inflates to more than the ${size} bytes its directory records; the file is corrupted`);
+      }
+      out.set(value, n);
+      n += value.length;
+    }
+  } catch (e) {
+    if (e instanceof FileFormatError) throw e;
+    throw new FileFormatError(`${what}: deflate data is damaged (${(e as Error).message}); the file is corrupted`);
   }
   return out.subarray(0, n);
 }
 
+/** An archive opened once: its entries by name, each read (inflated, CRC-checked) on demand. */
 export class ZipReader {
-  readonly entries: ZipEntry[];
+  private readonly directory: Map<string, ZipEntry>;
 
   constructor(
     private readonly bytes: Uint8Array,
     /** Name used in error messages. */
     readonly file: string,
   ) {
-    this.entries = this.readDirectory();
+    this.directory = readZipDirectory(bytes, file);
   }
 
-  private fail(part: string, problem: string): never {
-    throw new FileFormatError(this.file, part, problem, 'Re-download or re-save the file (a .keras file is a zip written by model.save)');
-  }
-
-  private readDirectory(): ZipEntry[] {
-    const b = this.bytes;
-    if (!isZip(b)) {
-      const got = Array.from(b.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
-      this.fail('signature', `not a zip file (first bytes ${got || 'none'}, expected 50 4b 03 04)`);
-    }
-    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    // The end-of-central-directory record sits in the last 22 + 65535 (comment) bytes.
-    let eocd = -1;
-    for (let i = b.length - 22; i >= Math.max(0, b.length - 22 - 65535); i--) {
-      if (view.getUint32(i, true) === EOCD_SIG) {
-        eocd = i;
-        break;
-      }
-    }
-    if (eocd < 0) this.fail('end of central directory', 'not found; the file is truncated');
-    const count = view.getUint16(eocd + 10, true);
-    const dirSize = view.getUint32(eocd + 12, true);
-    const dirOffset = view.getUint32(eocd + 16, true);
-    if (dirOffset + dirSize > eocd) this.fail('central directory', `offset ${dirOffset} + size ${dirSize} runs past its end record at ${eocd}; the file is truncated or corrupted`);
-    const entries: ZipEntry[] = [];
-    let p = dirOffset;
-    for (let k = 0; k < count; k++) {
-      if (p + 46 > eocd || view.getUint32(p, true) !== CENTRAL_SIG) this.fail(`central directory entry ${k}`, 'has a bad signature; the file is corrupted');
-      const flags = view.getUint16(p + 8, true);
-      const method = view.getUint16(p + 10, true);
-      const crc = view.getUint32(p + 16, true);
-      const compressedSize = view.getUint32(p + 20, true);
-      const size = view.getUint32(p + 24, true);
-      const nameLen = view.getUint16(p + 28, true);
-      const extraLen = view.getUint16(p + 30, true);
-      const commentLen = view.getUint16(p + 32, true);
-      const headerOffset = view.getUint32(p + 42, true);
-      if (p + 46 + nameLen > eocd) this.fail(`central directory entry ${k}`, 'name runs past the directory; the file is corrupted');
-      const name = new TextDecoder().decode(b.subarray(p + 46, p + 46 + nameLen));
-      if (flags & 1) this.fail(name, 'is encrypted; fastgru reads unencrypted zips only');
-      if (compressedSize === 0xffffffff || size === 0xffffffff || headerOffset === 0xffffffff) this.fail(name, 'uses zip64, which fastgru does not read');
-      entries.push({ name, method, compressedSize, size, crc32: crc, headerOffset });
-      p += 46 + nameLen + extraLen + commentLen;
-    }
-    return entries;
+  get entries(): ZipEntry[] {
+    return [...this.directory.values()];
   }
 
   has(name: string): boolean {
-    return this.entries.some((e) => e.name === name);
+    return this.directory.has(name);
   }
 
-  /** The uncompressed bytes of entry `name` (CRC-checked). */
+  /** The uncompressed bytes of entry `name`. */
   async read(name: string): Promise<Uint8Array> {
-    const e = this.entries.find((x) => x.name === name);
-    if (!e) this.fail(name, `is missing (entries: ${this.entries.map((x) => x.name).join(', ') || 'none'})`);
-    const b = this.bytes;
-    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const h = e!.headerOffset;
-    if (h + 30 > b.length || view.getUint32(h, true) !== LOCAL_SIG) this.fail(name, `local header at ${h} is missing or corrupted`);
-    const start = h + 30 + view.getUint16(h + 26, true) + view.getUint16(h + 28, true);
-    const end = start + e!.compressedSize;
-    if (end > b.length) this.fail(name, `data (${e!.compressedSize} bytes at ${start}) runs past the end of the file (${b.length} bytes); the file is truncated`);
-    if (e!.size > MAX_ENTRY) this.fail(name, `declares ${e!.size} bytes, more than fastgru inflates (${MAX_ENTRY})`);
-    const raw = b.subarray(start, end);
-    let data: Uint8Array;
-    if (e!.method === 0) {
-      if (e!.compressedSize !== e!.size) this.fail(name, `is stored but its sizes differ (${e!.compressedSize} vs ${e!.size}); the file is corrupted`);
-      data = raw;
-    } else if (e!.method === 8) {
-      try {
-        data = await inflateRaw(raw, e!.size);
-      } catch (err) {
-        this.fail(name, `cannot be inflated (${err instanceof Error ? err.message : String(err)}); the file is corrupted`);
-      }
-    } else {
-      this.fail(name, `uses compression method ${e!.method}; fastgru reads stored (0) and deflate (8) entries`);
-    }
-    if (data!.length !== e!.size) this.fail(name, `inflated to ${data!.length} bytes, the directory says ${e!.size}; the file is corrupted`);
-    const crc = crc32(data!);
-    if (crc !== e!.crc32) this.fail(name, `CRC-32 mismatch (${crc.toString(16)} vs ${e!.crc32.toString(16)}); the file is corrupted`);
-    return data!;
+    const e = this.directory.get(name);
+    if (!e) throw new FileFormatError(this.file, name, `is missing (entries: ${this.entries.map((x) => x.name).join(', ') || 'none'})`, 'Re-download or re-save the file');
+    return readZipEntry(this.bytes, e, `${this.file}!${name}`);
   }
 }
