@@ -87,3 +87,16 @@ export { Wrapper, TimeDistributed, Bidirectional } from './layers/Wrappers.js';
 export type { TimeDistributedLayerArgs, BidirectionalLayerArgs, MergeMode } from './layers/Wrappers.js';
 export { RNN, GRUCell, StackedRNNCells } from './layers/RNN.js';
 export type { RNNLayerArgs, GRUCellLayerArgs, StackedRNNCellsArgs } from './layers/RNN.js';
+// ---- issue 5 item 1: our own format (tfjs Layers model.json + shards, with optimizer state) ----
+export { FormatError } from './wasm/errors.js';
+export { modelFromConfig, registerBuiltinLayers } from './io/modelConfig.js';
+export { registerLayerClass } from './layers/serialization.js';
+export { saveModel, modelToArtifacts, modelWeightNames } from './io/save.js';
+export type { SaveOptions } from './io/save.js';
+export { loadModel } from './io/load.js';
+export { withSaveHandler, fromMemory } from './io/handlers.js';
+export type { SaveResult, SaveHandler, SaveArtifacts, LoadSource, LoadOptions } from './io/handlers.js';
+export { SHARD_BYTES, OPTIMIZER_GROUP } from './io/artifacts.js';
+export type { ModelArtifacts, ModelJSON, WeightsManifestEntry, WeightSpecJSON } from './io/artifacts.js';
+export { withoutInitializers } from './initializers.js';
+export type { TrainingConfig } from './training/Trainer.js';

@@ -24,6 +24,13 @@ export class FastGruError extends Error {
 /** A shape, size, dtype or option that does not fit (Keras' `ValueError`). */
 export class ValueError extends FastGruError {}
 
+/**
+ * A saved model that cannot be read: invalid or truncated `model.json`, shards of the wrong size, a
+ * manifest that does not match the topology, an unknown layer class. A `ValueError`, so code that
+ * catches those keeps working; the message names the file part and what to do.
+ */
+export class FormatError extends ValueError {}
+
 /** A NaN or an infinity in data, weights or gradients. */
 export class NonFiniteError extends FastGruError {}
 
