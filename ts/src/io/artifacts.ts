@@ -180,7 +180,6 @@ export function decodeWeights(json: ModelJSON, groups: Uint8Array[][], file: str
         : 'the weight files are from another save or model.json was edited; save the model again';
       throw new FormatError(`${where}: the manifest lists ${g.weights.length} float32 weights of ${need} bytes in total, but ${list} hold${shards.length === 1 ? 's' : ''} ${have} bytes; ${hint}`);
     }
-    const bytes = concat(shards, have);
     const starts: number[] = [];
     let acc = 0;
     for (const n of sizes) {
@@ -190,7 +189,8 @@ export function decodeWeights(json: ModelJSON, groups: Uint8Array[][], file: str
     let off = 0;
     for (const s of g.weights) {
       const n = specSize(s, where);
-      const data = readFloat32(bytes, off, n);
+      // One copy per weight straight from the shards (a weight may straddle two of them).
+      const data = readFloat32(shards, starts, off, n);
       let shardIdx = 0;
       while (shardIdx + 1 < starts.length && starts[shardIdx + 1] <= off) shardIdx++;
       const path = g.paths[shardIdx] ?? g.paths[0];
@@ -208,26 +208,25 @@ export function decodeWeights(json: ModelJSON, groups: Uint8Array[][], file: str
   return out;
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-function readFloat32(bytes: Uint8Array, byteOffset: number, n: number): Float32Array {
-  const abs = bytes.byteOffset + byteOffset;
-  if (LITTLE_ENDIAN) {
-    // A copy: the result outlives the file buffer, and the offset need not be 4-aligned.
-    return new Float32Array(bytes.buffer.slice(abs, abs + n * 4));
-  }
-  const dv = new DataView(bytes.buffer, abs, n * 4);
+/** `n` float32 little-endian values from byte `off` of the shards laid end to end (`starts` = each shard's first byte). */
+function readFloat32(shards: Uint8Array[], starts: number[], off: number, n: number): Float32Array {
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+  const bytes = new Uint8Array(out.buffer);
+  let done = 0;
+  let i = 0;
+  while (i + 1 < starts.length && starts[i + 1] <= off) i++;
+  while (done < bytes.length) {
+    const shard = shards[i];
+    const from = off + done - starts[i];
+    const take = Math.min(shard.length - from, bytes.length - done);
+    bytes.set(shard.subarray(from, from + take), done);
+    done += take;
+    i++;
+  }
+  if (!LITTLE_ENDIAN) {
+    const dv = new DataView(out.buffer);
+    for (let k = 0; k < n; k++) out[k] = dv.getFloat32(k * 4, true);
+  }
   return out;
 }
 

@@ -107,7 +107,14 @@ function setModelWeights(model: Model, json: ModelJSON, weights: Decoded, file: 
   if (extra.length) {
     throw new FormatError(`${file}: weightsManifest lists ${extra.length} weight(s) the model does not have (${extra.slice(0, 8).join(', ')}); model.json and the weights are from different models`);
   }
-  model.setWeights(values);
+  // Layer by layer, not model.setWeights: that one snapshots every weight first to roll back a bad
+  // list, a full copy a load does not need (on failure the model is disposed).
+  let k = 0;
+  for (const l of topLayers(model)) {
+    const n = l.weights.length;
+    if (n) l.setWeights(values.slice(k, k + n));
+    k += n;
+  }
 }
 
 function compileFromConfig(model: Model, json: ModelJSON, weights: Decoded, file: string): void {

@@ -551,6 +551,7 @@ export class Trainer {
       optimizer: this.optimizer,
       metrics: this.metrics,
       metricsNames: names,
+      save: (target: string, options?: { includeOptimizer?: boolean }) => model.save(target, options),
     });
     callbacks.setParams({ epochs, steps, verbose, batchSize, samples: dataset ? null : n });
 
