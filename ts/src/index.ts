@@ -101,3 +101,15 @@ export { modelFromKerasConfig, loadKerasModel, loadKerasWeights } from './io/ker
 export type { FileSource, KerasConfigOptions, LoadKerasOptions } from './io/keras.js';
 export { loadTfjsModel, saveTfjsModel } from './io/tfjs.js';
 export type { TfjsArtifacts, TfjsModelJson, TfjsManifestGroup, TfjsWeightSpec, TfjsSaveResult } from './io/tfjs.js';
+// ---- issue 5 item 1: our own format (tfjs Layers model.json + shards, with optimizer state) ----
+export { modelFromConfig, registerBuiltinLayers } from './io/modelConfig.js';
+export { registerLayerClass } from './layers/serialization.js';
+export { saveModel, modelToArtifacts, modelWeightNames } from './io/save.js';
+export type { SaveOptions } from './io/save.js';
+export { loadModel } from './io/load.js';
+export { withSaveHandler, fromMemory } from './io/handlers.js';
+export type { SaveResult, SaveHandler, SaveArtifacts, LoadSource, LoadOptions } from './io/handlers.js';
+export { SHARD_BYTES, OPTIMIZER_GROUP } from './io/artifacts.js';
+export type { ModelArtifacts, ModelJSON, WeightsManifestEntry, WeightSpecJSON } from './io/artifacts.js';
+export { withoutInitializers } from './initializers.js';
+export type { TrainingConfig } from './training/Trainer.js';

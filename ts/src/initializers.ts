@@ -6,6 +6,28 @@ import { Distribution } from './wasm/abi.js';
 import { ValueError } from './wasm/errors.js';
 import type { Backend, WasmBuffer } from './wasm/memory.js';
 
+let suspended = 0;
+
+/**
+ * Runs `fn` with every layer initializer skipped (new weights stay zero). Loading a model uses it:
+ * the weights are about to be overwritten, so no orthogonal or random init should run for them
+ * (issue 5; tfjs#245 / #690). Layers still draw their seeds, so the global generator advances as
+ * in a normal build.
+ */
+export function withoutInitializers<T>(fn: () => T): T {
+  suspended++;
+  try {
+    return fn();
+  } finally {
+    suspended--;
+  }
+}
+
+/** True inside `withoutInitializers`: layers skip `Initializer.fill` in `build`. */
+export function initializersSuspended(): boolean {
+  return suspended > 0;
+}
+
 export interface InitializerConfig {
   className: string;
   config: Record<string, unknown>;

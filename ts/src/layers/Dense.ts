@@ -6,7 +6,7 @@ import { Tensor, fmtShape } from '../tensor.js';
 import { Activation } from '../wasm/abi.js';
 import { ValueError } from '../wasm/errors.js';
 import { ReusableBuffer } from '../wasm/memory.js';
-import { Initializer, InitializerIdentifier, deriveSeed, getInitializer, serializeInitializer } from '../initializers.js';
+import { Initializer, InitializerIdentifier, deriveSeed, getInitializer, initializersSuspended, serializeInitializer } from '../initializers.js';
 import { CallArgs, Layer, LayerArgs, NodeContext, Shape, randomSeed } from './Layer.js';
 import { SymbolicTensor } from '../models/SymbolicTensor.js';
 import { RegularizerIdentifier, getRegularizer } from '../regularizers.js';
@@ -94,7 +94,8 @@ export class Dense extends Layer {
     this.allocateWeights(specs);
     const seed = this.seed ?? randomSeed();
     const inits = [this.kernelInitializer, this.biasInitializer];
-    this.weightSpecs.forEach((spec, i) => {
+    // A model being loaded skips the init: its weights are overwritten next.
+    if (!initializersSuspended()) this.weightSpecs.forEach((spec, i) => {
       inits[i].fill({ backend: this.backend!, buffer: this.params!, offset: spec.offset, shape: spec.shape }, deriveSeed(seed, i));
     });
     for (const name of ['x', 'y', 'dy', 'dx']) this.buf[name] = new ReusableBuffer(this.backend!);

@@ -7,7 +7,7 @@
 import { Tensor, fmtShape } from '../tensor.js';
 import { IndexError, ValueError } from '../wasm/errors.js';
 import { ReusableBuffer } from '../wasm/memory.js';
-import { Initializer, InitializerIdentifier, RandomUniform, getInitializer, serializeInitializer } from '../initializers.js';
+import { Initializer, InitializerIdentifier, RandomUniform, getInitializer, initializersSuspended, serializeInitializer } from '../initializers.js';
 import { Layer, LayerArgs, NodeContext, Shape, randomSeed } from './Layer.js';
 import { RegularizerIdentifier, getRegularizer } from '../regularizers.js';
 import { ConstraintIdentifier, getConstraint } from '../constraints.js';
@@ -92,7 +92,9 @@ export class Embedding extends Layer {
     if (Array.isArray(inputShape[0])) throw new ValueError(`Embedding '${this.name}' takes one input, got ${inputShape.length}`);
     this.allocateWeights([{ name: 'embeddings', shape: [this.inputDim, this.outputDim], regularizer: this.regularizer, constraint: this.constraint }]);
     const spec = this.weightSpecs[0];
-    this.embeddingsInitializer.fill({ backend: this.backend!, buffer: this.params!, offset: spec.offset, shape: spec.shape }, this.seed ?? randomSeed());
+    const seed = this.seed ?? randomSeed();
+    // A model being loaded skips the init: its weights are overwritten next.
+    if (!initializersSuspended()) this.embeddingsInitializer.fill({ backend: this.backend!, buffer: this.params!, offset: spec.offset, shape: spec.shape }, seed);
     this.buf.ids = new ReusableBuffer(this.backend!, 'int32');
     this.buf.y = new ReusableBuffer(this.backend!);
     this.buf.dy = new ReusableBuffer(this.backend!);

@@ -8,7 +8,7 @@ import { Tensor, fmtShape } from '../tensor.js';
 import { Activation, GruFlags } from '../wasm/abi.js';
 import { NonFiniteError, OutOfMemoryError, ValueError } from '../wasm/errors.js';
 import { ReusableBuffer, WasmBuffer } from '../wasm/memory.js';
-import { InitializerIdentifier, deriveSeed, getInitializer, serializeInitializer, Initializer } from '../initializers.js';
+import { InitializerIdentifier, deriveSeed, getInitializer, initializersSuspended, serializeInitializer, Initializer } from '../initializers.js';
 import { Layer, LayerArgs, NodeContext, Shape, randomSeed } from './Layer.js';
 import { RegularizerIdentifier, getRegularizer } from '../regularizers.js';
 import { ConstraintIdentifier, getConstraint } from '../constraints.js';
@@ -224,7 +224,8 @@ export class GRU extends Layer {
     this.allocateWeights(specs);
     const seed = this.seed ?? randomSeed();
     const inits = [this.kernelInitializer, this.recurrentInitializer, this.biasInitializer];
-    this.weightSpecs.forEach((spec, i) => {
+    // A model being loaded skips the init (no orthogonal QR for weights overwritten next).
+    if (!initializersSuspended()) this.weightSpecs.forEach((spec, i) => {
       inits[i].fill({ backend: this.backend!, buffer: this.params!, offset: spec.offset, shape: spec.shape }, deriveSeed(seed, i));
     });
     const backend = this.backend!;

@@ -46,8 +46,12 @@ export class InputLayer extends Layer {
     return { name: this.name, batchShape: this.batchShape, dtype: this.dtype };
   }
 
+  /** Also reads tfjs / Keras 2's `batchInputShape` (Keras 3 and fastgru write `batchShape`). */
   static fromConfig(config: Record<string, unknown>): InputLayer {
-    return new InputLayer(config as InputArgs);
+    const c = { ...config } as InputArgs & { batchInputShape?: Shape };
+    if (c.batchShape === undefined && c.batchInputShape !== undefined) c.batchShape = c.batchInputShape;
+    delete c.batchInputShape;
+    return new InputLayer(c);
   }
 }
 

@@ -17,7 +17,7 @@ import { getBackend } from '../engine.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import { DisposedError, NonFiniteError, ValueError } from '../wasm/errors.js';
 import type { Backend, WasmBuffer } from '../wasm/memory.js';
-import { InitializerIdentifier, deriveSeed, getInitializer, Initializer } from '../initializers.js';
+import { InitializerIdentifier, deriveSeed, getInitializer, initializersSuspended, Initializer } from '../initializers.js';
 import { Node, SymbolicTensor } from '../models/SymbolicTensor.js';
 import { Regularizer, RegularizerIdentifier, getRegularizer } from '../regularizers.js';
 import type { Constraint } from '../constraints.js';
@@ -399,6 +399,8 @@ export abstract class Layer {
     const pending = this.pendingWeights;
     this.allocateWeights(pending);
     const seed = this.layerSeed();
+    // A model being loaded skips the init: its weights are overwritten next.
+    if (initializersSuspended()) return;
     this.weightSpecs.forEach((spec, i) => {
       pending[i].initializer.fill({ backend: this.backend!, buffer: this.params!, offset: spec.offset, shape: spec.shape }, deriveSeed(seed, i));
     });

@@ -15,6 +15,7 @@ import { Layer, LayerArgs, NodeContext, Shape } from '../layers/Layer.js';
 import { InputLayer } from '../layers/Input.js';
 import { Node, SymbolicTensor } from './SymbolicTensor.js';
 import { Trainer } from '../training/Trainer.js';
+import type { SaveResult } from '../io/handlers.js';
 import type { BatchSource, CompileArgs, FitArgs, EvaluateArgs, PredictArgs, History, Logs, TrainerData } from '../training/Trainer.js';
 
 export interface ModelArgs {
@@ -349,6 +350,11 @@ export class Model extends Layer {
     return this.trainer;
   }
 
+  /** @internal The compiled trainer (null before compile): io/save.ts reads its training config. */
+  get compiledTrainer(): Trainer | null {
+    return this.trainer;
+  }
+
   /** The compiled optimizer (null before compile). */
   get optimizer(): Trainer['optimizer'] | null {
     return this.trainer ? this.trainer.optimizer : null;
@@ -432,18 +438,52 @@ export class Model extends Layer {
     printFn('_'.repeat(width));
   }
 
+  /**
+   * Keras / tfjs functional config: `layers` (input layers first) as `{name, className, config,
+   * inboundNodes}`, `inputLayers`, `outputLayers`. A tensor is `[layerName, nodeIndex,
+   * tensorIndex]`; an inbound node lists its input tensors, each with the node's static call
+   * arguments as a fourth element (tfjs / Keras 2 style). Node indices count only this model's nodes
+   * of a layer, in creation order (Keras' `node_conversion_map`), so a layer shared with another
+   * model still numbers its nodes here from 0. `modelFromConfig` rebuilds the graph.
+   */
   getConfig(): Record<string, unknown> {
-    const layerIndex = new Map<Node, number>();
+    this.assertLive();
+    const inModel = new Set<Node>(this.plan);
+    for (const t of this._inputs) inModel.add(t.node);
+    const nodeIndex = new Map<Node, number>();
+    const nodesOf = (l: Layer): Node[] => {
+      const nodes = l.inboundNodes.filter((n) => inModel.has(n));
+      nodes.forEach((n, i) => nodeIndex.set(n, i));
+      return nodes;
+    };
+    const inputLayers = this._inputs.map((t) => t.sourceLayer);
+    const all = [...inputLayers, ...this._layers];
+    const perLayer = all.map((l) => nodesOf(l));
+    const ref = (t: SymbolicTensor): [string, number, number] => [t.sourceLayer.name, nodeIndex.get(t.node) ?? 0, t.outputIndex];
     return {
       name: this.name,
-      layers: this._layers.map((l) => ({ className: l.className, config: l.getConfig() })),
-      inputLayers: this._inputs.map((t) => t.name),
-      outputLayers: this._outputs.map((t) => [t.sourceLayer.name, t.outputIndex]),
-      nodes: this.plan.map((n, i) => {
-        layerIndex.set(n, i);
-        return { layer: n.layer.name, inputs: n.inputs.map((t) => [t.sourceLayer.name, t.outputIndex]) };
-      }),
+      layers: all.map((l, i) => ({
+        name: l.name,
+        className: l.className,
+        config: l.getConfig(),
+        inboundNodes: l instanceof InputLayer ? [] : perLayer[i].map((n) => {
+          const kwargs = jsonKwargs(n, l.name);
+          return n.inputs.map((t) => [...ref(t), kwargs]);
+        }),
+      })),
+      inputLayers: this._inputs.map(ref),
+      outputLayers: this._outputs.map(ref),
     };
+  }
+
+  /**
+   * Saves topology, weights and (by default) the optimizer state in the tfjs Layers format:
+   * `'file://dir'` (Node), a save handler (`withSaveHandler`). See `io/save.ts`.
+   */
+  async save(target: string | SaveHandlerLike, options: { includeOptimizer?: boolean } = {}): Promise<SaveResult> {
+    this.assertLive();
+    if (!modelSaver) throw new ValueError(`model '${this.name}'.save(): the io module is not loaded; import saveModel from 'fastgru'`);
+    return modelSaver(this, target, options);
   }
 
   /** Frees every layer's wasm memory and the optimizer state. */
@@ -455,6 +495,41 @@ export class Model extends Layer {
     this.nested.clear();
     super.dispose();
   }
+}
+
+/** What `save` accepts besides a URL string: an object with a `save(artifacts)` method (see `io/handlers.ts`). */
+export interface SaveHandlerLike {
+  save(artifacts: never): Promise<SaveResult>;
+}
+
+type ModelSaver = (m: Model, target: string | SaveHandlerLike, options: { includeOptimizer?: boolean }) => Promise<SaveResult>;
+
+// Set by io/save.ts when it loads: Model does not import the io code (it imports every layer
+// class and Model itself; a static import here would be a cycle).
+let modelSaver: ModelSaver | null = null;
+
+/** @internal Installs `model.save` (io/save.ts calls it once). */
+export function setModelSaver(saver: ModelSaver): void {
+  modelSaver = saver;
+}
+
+/** A node's static call arguments as JSON, for getConfig; anything else cannot be saved. */
+function jsonKwargs(n: Node, layer: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(n.kwargs)) {
+    if (v === undefined) continue;
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(v);
+    } catch {
+      text = undefined;
+    }
+    if (text === undefined || (typeof v === 'number' && !Number.isFinite(v))) {
+      throw new ValueError(`layer '${layer}' was called with argument '${k}' (${typeof v}) that cannot be written to a model config; pass only JSON values (numbers, strings, booleans) as call arguments of a model you save`);
+    }
+    out[k] = JSON.parse(text);
+  }
+  return out;
 }
 
 /** Keras `keras.Model(inputs, outputs)`: a functional model. */

@@ -119,8 +119,19 @@ export class Sequential extends Model {
     return super.inputs;
   }
 
+  /**
+   * `{name, layers: [{className, config}]}`. When the input shape came from an `input()` or from
+   * `build` / data rather than the first layer's `inputShape`, an `InputLayer` entry comes first
+   * (Keras 3 style), so `modelFromConfig` builds the same graph at once.
+   */
   getConfig(): Record<string, unknown> {
-    return { name: this.name, layers: this.stack.map((l) => ({ className: l.className, config: l.getConfig() })) };
+    const layers = this.stack.map((l) => ({ className: l.className, config: l.getConfig() }));
+    const first = this.stack[0];
+    if (this.graphBuilt && (this.declaredInput || !first?.inputShape)) {
+      const inputLayer = this._inputs[0].sourceLayer;
+      layers.unshift({ className: inputLayer.className, config: inputLayer.getConfig() });
+    }
+    return { name: this.name, layers };
   }
 
   dispose(): void {

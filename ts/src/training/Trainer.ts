@@ -55,6 +55,14 @@ export interface CompileArgs {
   onNonFinite?: 'error' | 'warn';
 }
 
+/** tfjs' `trainingConfig` in model.json (snake_case keys as tfjs writes them). */
+export interface TrainingConfig {
+  loss: LossIdentifier | LossIdentifier[] | Record<string, LossIdentifier>;
+  metrics: string[] | Record<string, string[]> | null;
+  loss_weights: number[] | Record<string, number> | null;
+  optimizer_config: { class_name: string; config: Record<string, unknown> };
+}
+
 export interface FitArgs {
   /** Defaults to 1. */
   epochs?: number;
@@ -154,8 +162,9 @@ export class Trainer {
 
   constructor(
     readonly model: Model,
-    args: CompileArgs,
+    private readonly compileArgs: CompileArgs,
   ) {
+    const args = compileArgs;
     if (!args || args.optimizer === undefined) throw new ValueError(`compile() needs an optimizer, e.g. compile({optimizer: 'adam', loss: 'mse'})`);
     if (args.loss === undefined || args.loss === null) throw new ValueError(`compile() needs a loss, e.g. compile({optimizer: 'adam', loss: 'mse'})`);
     this.optimizer = getOptimizer(args.optimizer);
@@ -550,6 +559,7 @@ export class Trainer {
       optimizer: this.optimizer,
       metrics: this.metrics,
       metricsNames: names,
+      save: (target: string, options?: { includeOptimizer?: boolean }) => model.save(target, options),
     });
     callbacks.setParams({ epochs, steps, verbose, batchSize, samples: dataset ? null : n });
 
@@ -622,6 +632,41 @@ export class Trainer {
     }
     await callbacks.onTrainEnd();
     return callbacks.history!;
+  }
+
+  /**
+   * What `model.save` writes as `trainingConfig` (tfjs `getTrainingConfig`): loss(es), metric names,
+   * loss weights and `optimizer_config` `{class_name, config}`; all JSON. A metric object is saved
+   * by its `name`. The learning rate is the current one (after ReduceLROnPlateau, say).
+   */
+  trainingConfig(): TrainingConfig {
+    const loss = (v: unknown): unknown => {
+      if (typeof v === 'string') return v;
+      if (v instanceof LossFunction) return v.toJSON();
+      if (Array.isArray(v)) return v.map(loss);
+      if (v && typeof v === 'object' && !('className' in v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, loss(x)]));
+      return v;
+    };
+    const metric = (m: MetricIdentifier): string => (typeof m === 'string' ? m : m.name);
+    const ms = this.compileArgs.metrics;
+    const metrics = ms === undefined ? null : Array.isArray(ms) ? ms.map(metric) : Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v.map(metric)]));
+    return {
+      loss: loss(this.compileArgs.loss) as TrainingConfig['loss'],
+      metrics,
+      loss_weights: this.compileArgs.lossWeights ?? null,
+      optimizer_config: { class_name: this.optimizer.className, config: this.optimizer.getConfig() },
+    };
+  }
+
+  /**
+   * Builds the optimizer state for the model's trainable weights now (Keras `optimizer.build`), so
+   * a saved state can be loaded with `optimizer.setWeights`. Returns the slot names in state order.
+   */
+  buildOptimizer(): string[] {
+    this.assertLive();
+    const slots = this.paramSlots();
+    if (!this.optimizer.built && slots.length) this.optimizer.build(slots);
+    return slots.map((s) => s.name);
   }
 
   dispose(): void {

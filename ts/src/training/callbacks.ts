@@ -49,6 +49,8 @@ export interface TrainingModel {
   metricsNames?: readonly string[];
   /** Set by `CallbackList.setModel` when it holds a History (Keras sets `model.history`). */
   history?: History;
+  /** `model.save(target, {includeOptimizer})` (ModelCheckpoint writes `file://` paths through it). Optional. */
+  save?(target: string, options?: { includeOptimizer?: boolean }): Promise<unknown>;
 }
 
 /** What `fit` tells every callback before training (Keras `set_params`). */
@@ -671,7 +673,7 @@ export interface ModelCheckpointArgs {
   verbose?: number;
   /** Save only when `monitor` improves. Defaults to false. */
   saveBestOnly?: boolean;
-  /** Kept for Keras parity: only weights are saved either way for now. Defaults to false. */
+  /** With a `file://` filepath: save without the training config and optimizer state. Defaults to false. */
   saveWeightsOnly?: boolean;
   /** 'min', 'max' or 'auto' (from the metric). Defaults to 'auto'. */
   mode?: MonitorMode;
@@ -679,7 +681,10 @@ export interface ModelCheckpointArgs {
   saveFreq?: 'epoch' | number;
   /** Initial best value for `saveBestOnly`. Defaults to none. */
   initialValueThreshold?: number | null;
-  /** Called with copies of the weights at each save; awaited. Defaults to keeping them in memory only. */
+  /**
+   * Called with copies of the weights at each save; awaited. Defaults to: `model.save(filepath)`
+   * when `filepath` starts with `file://`, else keeping them in memory only.
+   */
   save?: (epoch: number, weights: Tensor[], logs: Logs, filepath: string) => Promise<void> | void;
 }
 
@@ -688,10 +693,12 @@ export interface ModelCheckpointArgs {
  * `saveBestOnly` (Keras 3 `model_checkpoint.py` decision logic, including: a missing monitored
  * value warns and saves anyway).
  *
- * Porting note: fastgru has no model file format yet, so a "save" keeps a copy in `bestWeights`
- * (`bestEpoch`, `lastSavedPath`) and hands it to the optional `save` function, which can write it
- * anywhere (file, IndexedDB, ...). `filepath` is only formatted for that function; the Keras
- * checks on its extension do not apply.
+ * A save keeps a copy in `bestWeights` (`bestEpoch`, `lastSavedPath`) and hands it to the optional
+ * `save` function, which can write it anywhere (file, IndexedDB, ...). Without one, a `file://`
+ * filepath is written with `model.save(filepath, {includeOptimizer: !saveWeightsOnly})` (a
+ * directory with model.json and weight shards, see io/artifacts.ts).
+ *
+ * Porting note: the Keras checks on the filepath's extension (`.keras`, `.weights.h5`) do not apply.
  */
 export class ModelCheckpoint extends MonitorCallback {
   readonly filepath: string;
@@ -777,7 +784,13 @@ export class ModelCheckpoint extends MonitorCallback {
     this.bestWeights = weights;
     this.bestEpoch = epoch;
     this.lastSavedPath = filepath;
-    if (this.save) await this.save(epoch, cloneWeights(weights), { ...logs }, filepath);
+    if (this.save) {
+      await this.save(epoch, cloneWeights(weights), { ...logs }, filepath);
+    } else if (filepath.startsWith('file://')) {
+      const model = this.requireModel();
+      if (typeof model.save !== 'function') throw new ValueError(`ModelCheckpoint: '${filepath}' needs a model with save(); pass a save function instead`);
+      await model.save(filepath, { includeOptimizer: !this.saveWeightsOnly });
+    }
   }
 
   private getFilePath(epoch: number, batch: number | null, logs: Logs): string {

@@ -24,6 +24,7 @@ export class FastGruError extends Error {
 /** A shape, size, dtype or option that does not fit (Keras' `ValueError`). */
 export class ValueError extends FastGruError {}
 
+
 /** A NaN or an infinity in data, weights or gradients. */
 export class NonFiniteError extends FastGruError {}
 
