@@ -25,6 +25,7 @@ import { Model, model as functionalModel } from '../models/Model.js';
 import { Sequential, sequential } from '../models/Sequential.js';
 import { SymbolicTensor } from '../models/SymbolicTensor.js';
 import { FileFormatError, UnsupportedLayerError } from './errors.js';
+import { withoutInitializers } from '../initializers.js';
 import { H5File, isHdf5 } from './h5.js';
 import { ZipReader, isZip } from './zip.js';
 
@@ -745,7 +746,8 @@ async function loadKerasBytes(bytes: Uint8Array, name: string, options: LoadKera
     if (!weightsName) throw new FileFormatError(name, 'model.weights.h5', `is missing (entries: ${zip.entries.map((e) => e.name).join(', ')})`, 'Re-save the model with model.save("m.keras")');
     const h5 = await H5File.open(await zip.read(weightsName), `${name}!${weightsName}`);
     const table = kerasWeightTable(h5);
-    const m = modelFromKerasConfig(config, { kerasVersion: version ?? '3', file: `${name}!config.json`, onWarning: options.onWarning });
+    // Every weight comes from the file: no initializer runs for weights about to be overwritten.
+    const m = withoutInitializers(() => modelFromKerasConfig(config, { kerasVersion: version ?? '3', file: `${name}!config.json`, onWarning: options.onWarning }));
     try {
       assignWeights(m, table, h5.file);
     } catch (e) {
@@ -764,7 +766,7 @@ async function loadKerasBytes(bytes: Uint8Array, name: string, options: LoadKera
     throw new FileFormatError(name, 'attribute model_config', 'is missing: this is a weights-only file', 'Build the model (modelFromKerasConfig or fastgru layers) and call loadKerasWeights(model, file)');
   }
   const version = typeof attrs.keras_version === 'string' ? attrs.keras_version : undefined;
-  const m = modelFromKerasConfig(attrs.model_config, { kerasVersion: version ?? '2', file: `${name} model_config`, onWarning: options.onWarning });
+  const m = withoutInitializers(() => modelFromKerasConfig(attrs.model_config, { kerasVersion: version ?? '2', file: `${name} model_config`, onWarning: options.onWarning }));
   try {
     assignWeights(m, kerasWeightTable(h5), name);
   } catch (e) {

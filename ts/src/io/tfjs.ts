@@ -22,6 +22,7 @@ import { Model } from '../models/Model.js';
 import { Sequential } from '../models/Sequential.js';
 import { Node } from '../models/SymbolicTensor.js';
 import { FileFormatError, UnsupportedLayerError } from './errors.js';
+import { withoutInitializers } from '../initializers.js';
 import { FileSource, FileWeight, LoadKerasOptions, WeightTable, assignWeights, guarded, modelFromKerasConfig, readSource } from './keras.js';
 
 type Json = Record<string, unknown>;
@@ -206,7 +207,8 @@ async function loadTfjs(source: FileSource | TfjsArtifacts, options: LoadKerasOp
   if (whole && wholeOffset !== whole.length) throw new FileFormatError(file, 'weightData', `holds ${whole.length} bytes, the manifest describes ${wholeOffset}`, 'The weight data does not belong to this model.json');
   const topology = json.modelTopology;
   const version = typeof topology.keras_version === 'string' ? topology.keras_version : 'tfjs-layers';
-  const m = modelFromKerasConfig(topology, { kerasVersion: version, file: `${file} modelTopology`, onWarning: options.onWarning });
+  // Every weight comes from the shards: no initializer runs for weights about to be overwritten.
+  const m = withoutInitializers(() => modelFromKerasConfig(topology, { kerasVersion: version, file: `${file} modelTopology`, onWarning: options.onWarning }));
   try {
     assignWeights(m, tableOf(weights, names), file);
   } catch (e) {
