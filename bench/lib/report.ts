@@ -145,7 +145,7 @@ const E_NOTES = [
   `gradient, no scatter, no Adam update of its 128k parameters): a lower bound on tfjs' time for what`,
   `fastgru ran, so these ratios flatter tfjs. tfjs-layers has the reset-before GRU only, so tfjs runs`,
   `the reset-before form (with \`recurrentActivation: 'sigmoid'\`, not its hardSigmoid default); the`,
-  `example itself is reset-after, the reset-after rows. Its GRU applies \`dropout\` and \`recurrentDropout\``,
+  `example itself is reset-after, as fastgru's reset-after rows run it. tfjs' GRU applies \`dropout\` and \`recurrentDropout\``,
   `on both backends (one recurrent mask on h_{t−1}, where fastgru follows Keras 3.8's three; the same`,
   `work). Its BatchNormalization passes the mask on but counts padded steps in its batch statistics`,
   `(Keras 3 and fastgru leave them out), so tfjs trains a slightly different function: same work,`,
