@@ -1,7 +1,7 @@
-// npm run bench -- [--tasks A,B,C,Bp,D] [--peers name,...] [--form after|before|both] [--quick] [--out DIR]
+// npm run bench -- [--tasks A,B,C,Bp,D,E] [--peers name,...] [--form after|before|both] [--quick] [--out DIR]
 //
 // Runs every (task, form, peer) in sequence in THIS process, one thread each, on identical data,
-// checks every peer's output against a float64 reference (training tasks Bp = B' and D: their
+// checks every peer's output against a float64 reference (training tasks Bp = B', D and E: their
 // losses against a separate fastgru-simd instance), and writes DIR/latest.json and
 // DIR/RESULTS.md. DIR defaults to bench/results for a full run (the README quotes it) and to
 // bench/results/scratch (git-ignored) for a partial or --quick one, so a trial cannot overwrite it.
@@ -17,9 +17,10 @@ import { makeTask } from './lib/data.js';
 import { referenceForward, referenceGradients, maxAbsDiff } from './lib/reference.js';
 import { BASELINE, fmt, machineInfo, okResult, taskTable, writeReport } from './lib/report.js';
 import type { CheckResult, Report, Result } from './lib/report.js';
-import { DEFAULT_TIMING, QUICK_TIMING, TRAINING_TIMING, measure } from './lib/timing.js';
+import { DEFAULT_TIMING, EPOCH_TIMING, QUICK_TIMING, TRAINING_TIMING, measure, summarize } from './lib/timing.js';
 import { TRAINING_TASKS } from './lib/types.js';
 import type { Form, Peer, Runner, TaskName, TaskSpec } from './lib/types.js';
+import type { Stats } from './lib/timing.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -41,14 +42,14 @@ const TOLERANCE = 1e-4;
  */
 const LOSS_REL_TOLERANCE = 1e-4;
 
-const ALL_TASKS: TaskName[] = ['A', 'B', 'C', 'Bp', 'D'];
+const ALL_TASKS: TaskName[] = ['A', 'B', 'C', 'Bp', 'D', 'E'];
 
-/** Task names as typed: A, B, C, D, and B' as Bp (or "B'", any case). */
+/** Task names as typed: A, B, C, D, E, and B' as Bp (or "B'", any case). */
 function taskName(raw: string): TaskName {
   const t = raw.trim().toUpperCase();
   if (t === 'BP' || t === "B'") return 'Bp';
-  if (['A', 'B', 'C', 'D'].includes(t)) return t as TaskName;
-  return fail(`unknown task ${raw}; expected A, B, C, Bp (B') or D`);
+  if (['A', 'B', 'C', 'D', 'E'].includes(t)) return t as TaskName;
+  return fail(`unknown task ${raw}; expected A, B, C, Bp (B'), D or E`);
 }
 
 interface Args {
@@ -184,8 +185,13 @@ function reference(spec: TaskSpec): Float32Array {
   return spec.name === 'B' ? referenceGradients(spec) : referenceForward(spec);
 }
 
+/** Every time of `s` multiplied by `factor` (a Runner that times part of its task, Runner.extrapolated). */
+function scaleStats(s: Stats, factor: number): Stats {
+  return summarize(s.samplesMs.map((v) => v * factor));
+}
+
 /**
- * Bp and D: the reference losses (Runner.check) of a separate fastgru-simd instance — or
+ * Bp, D and E: the reference losses (Runner.check) of a separate fastgru-simd instance — or
  * fastgru-scalar on an engine without SIMD — on this spec. Null (no check) when neither loads.
  */
 async function trainingReference(spec: TaskSpec): Promise<{ peer: string; losses: Float32Array } | null> {
@@ -233,7 +239,7 @@ function checkAgainst(ref: Float32Array, got: Float32Array): CheckResult {
 function line(r: Result): string {
   const head = `${r.task.padEnd(2)} ${r.form === 'after' ? 'reset-after ' : 'reset-before'} ${r.peer.padEnd(16)}`;
   if (r.status !== 'ok') return `${head} ${r.status}: ${r.reason}`;
-  const perStep = r.task === 'C' ? ` = ${fmt(r.medianMs! * 1000)} µs/step` : '';
+  const perStep = r.task === 'C' ? ` = ${fmt(r.medianMs! * 1000)} µs/step` : r.task === 'E' ? ` = ${fmt(r.medianMs! / 1000)} s/epoch` : '';
   const c = r.check;
   const diff = c ? (c.maxRelDiff !== undefined ? `rel ${c.maxRelDiff.toExponential(1)}` : c.maxAbsDiff.toExponential(1)) : '';
   const check = c ? `  check ${diff} ${c.ok ? 'ok' : 'MISMATCH'}` : '  check —';
@@ -248,6 +254,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const timing = args.quick ? QUICK_TIMING : DEFAULT_TIMING;
   const trainingTiming = args.quick ? QUICK_TIMING : TRAINING_TIMING;
+  const epochTiming = args.quick ? QUICK_TIMING : EPOCH_TIMING;
   await takeLock();
   const started = performance.now();
   const cli = process.argv.slice(2).join(' ');
@@ -325,8 +332,13 @@ async function main(): Promise<void> {
             ref ??= reference(spec);
             check = checkAgainst(ref, await runner.check());
           }
-          const stats = await measure(() => runner.run(), training ? trainingTiming : timing, firstRunMs);
-          result = { ...okResult(task, form, peer.name, stats, setupMs), check, note: runner.variant?.note };
+          const opts = task === 'E' ? epochTiming : training ? trainingTiming : timing;
+          let stats = await measure(() => runner.run(), opts, firstRunMs);
+          const ex = runner.extrapolated;
+          if (ex) stats = scaleStats(stats, ex.factor);
+          const note = [runner.variant?.note, ex?.note].filter(Boolean).join('; ') || undefined;
+          result = { ...okResult(task, form, peer.name, stats, setupMs), check, note };
+          if (ex) result.extrapolation = ex.factor;
         } catch (e) {
           console.error(e);
           record({ ...base, status: 'error', reason: `run: ${(e as Error).message.split('\n')[0]}` });
@@ -366,7 +378,8 @@ async function main(): Promise<void> {
     machine: { ...machine, loadAverageAtEnd: os.loadavg().map((v) => Math.round(v * 100) / 100) },
     versions: loaded.versions,
     timing,
-    ...(args.tasks.some((t) => TRAINING_TASKS.includes(t)) ? { trainingTiming } : {}),
+    ...(args.tasks.some((t) => TRAINING_TASKS.includes(t) && t !== 'E') ? { trainingTiming } : {}),
+    ...(args.tasks.includes('E') ? { epochTiming } : {}),
     tasks: taskTable(args.tasks),
     results,
   };

@@ -1,7 +1,10 @@
 // Task specs and their data: identical weights and inputs for every peer, from a seeded PRNG,
 // so that two runs (and two machines) time the same numbers.
 
-import type { Form, TaskData, TaskName, TaskSpec } from './types.js';
+import * as fs from 'node:fs';
+import { buildVocabulary, padSequences, parseSentimentJson, SENTIMENT_SOURCES, textsToSequences, trainValTestSplit } from '../../examples/data.js';
+import type { SentimentData } from '../../examples/data.js';
+import type { Form, SentimentTaskData, TaskData, TaskName, TaskSpec } from './types.js';
 
 /** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). Small, fast, and the same everywhere. */
 export function mulberry32(seed: number): () => number {
@@ -37,6 +40,8 @@ export const TASK_SHAPES: Record<TaskName, TaskShape> = {
   Bp: { batch: 32, time: 64, inputSize: 64, units: 128 },
   // inputSize is the embedding width E: the GRU sees (B, T, E).
   D: { batch: 32, time: 100, inputSize: 128, units: 256, vocab: 10000 },
+  // The sentiment example (not --small): batch 32, maxlen 32, Embedding(2000, 64), GRU(64) twice.
+  E: { batch: 32, time: 32, inputSize: 64, units: 64, vocab: 2000 },
 };
 
 export const TASK_TITLES: Record<TaskName, string> = {
@@ -45,12 +50,13 @@ export const TASK_TITLES: Record<TaskName, string> = {
   C: 'streaming step, state carried (B=1, D=64, H=256)',
   Bp: "one Adam training step (trainOnBatch) of GRU(128, last) → Dense(1), MSE (B=32, T=64, D=64)",
   D: 'one Adam training step (trainOnBatch) of Embedding(10000, 128) → GRU(256, last) → Dense(10000, softmax), sparse categorical cross-entropy (B=32, T=100)',
+  E: "one training epoch (fit, epochs 1, shuffle off) of the sentiment example's model: Embedding(2000, 64, maskZero) → BatchNormalization → GRU(64, sequences, dropout 0.4, recurrentDropout 0.4) → BatchNormalization → GRU(64) → Dense(1, sigmoid), binary cross-entropy, Adam, 2,400 sentences in 75 batches of 32, T=32",
 };
 
 /** Short labels for the console and table headings ("Bp" is how B' is typed on a command line). */
-export const TASK_LABELS: Record<TaskName, string> = { A: 'A', B: 'B', C: 'C', Bp: "B'", D: 'D' };
+export const TASK_LABELS: Record<TaskName, string> = { A: 'A', B: 'B', C: 'C', Bp: "B'", D: 'D', E: 'E' };
 
-const SEED: Record<TaskName, number> = { A: 0xa11ce, B: 0xa11ce, C: 0xc0ffee, Bp: 0xa11ce, D: 0xd0d0 };
+const SEED: Record<TaskName, number> = { A: 0xa11ce, B: 0xa11ce, C: 0xc0ffee, Bp: 0xa11ce, D: 0xd0d0, E: 0xe0e0 };
 
 /**
  * Builds the task's data. A and B share one seed, so B's GRU has A's weights and inputs.
@@ -61,6 +67,7 @@ const SEED: Record<TaskName, number> = { A: 0xa11ce, B: 0xa11ce, C: 0xc0ffee, Bp
  */
 export function makeTask(name: TaskName, form: Form): TaskSpec {
   if (name === 'D') return makeTaskD(form);
+  if (name === 'E') return makeTaskE(form);
   const { batch: B, time: T, inputSize: D, units: H } = TASK_SHAPES[name];
   const resetAfter = form === 'after';
   const rand = mulberry32(SEED[name]);
@@ -104,6 +111,92 @@ function makeTaskD(form: Form): TaskSpec {
   return { name: 'D', batch: B, time: T, inputSize: E, units: H, vocab: V, resetAfter, data };
 }
 
+/** The sentiment example's settings (examples/sentiment.ts, full size): E must stay equal to them. */
+export const SENTIMENT = {
+  splitSeed: 42, // trainValTestSplit(…, {seed: 42, stratify: labels})
+  maxWords: 2000, // buildVocabulary(train texts, {maxWords}) = Embedding inputDim
+  maxlen: 32, // padSequences(…, {maxlen}), Keras' pre-padding and pre-truncation
+  embedDim: 64,
+  units: 64,
+  dropout: 0.4,
+  recurrentDropout: 0.4,
+  batchSize: 32,
+  learningRate: 1e-3,
+} as const;
+
+let sentimentCache: { ids: Int32Array; labels: Float32Array; samples: number } | null = null;
+
+/**
+ * The example's training split as ids and labels, built once per process. The files are read
+ * synchronously (makeTask is synchronous) and parsed by examples/data.ts' own parser; the split,
+ * vocabulary, tokenisation and padding are the example's calls with its arguments.
+ */
+export function sentimentTrainingSet(): { ids: Int32Array; labels: Float32Array; samples: number } {
+  if (sentimentCache) return sentimentCache;
+  const data: SentimentData = { texts: [], labels: [], source: [] };
+  for (const src of SENTIMENT_SOURCES) {
+    const json = fs.readFileSync(new URL(`../../data/sentiment/${src}.json`, import.meta.url), 'utf8');
+    parseSentimentJson(json, src, data);
+  }
+  const { train } = trainValTestSplit(data.texts.length, { seed: SENTIMENT.splitSeed, stratify: data.labels });
+  const vocab = buildVocabulary(train.map((i) => data.texts[i]), { maxWords: SENTIMENT.maxWords });
+  const padded = padSequences(textsToSequences(data.texts, vocab), { maxlen: SENTIMENT.maxlen });
+  const T = SENTIMENT.maxlen;
+  const ids = new Int32Array(train.length * T);
+  const labels = new Float32Array(train.length);
+  train.forEach((row, k) => {
+    ids.set(padded[row], k * T);
+    labels[k] = data.labels[row];
+  });
+  sentimentCache = { ids, labels, samples: train.length };
+  return sentimentCache;
+}
+
+/**
+ * E's data: the example's training split (sentimentTrainingSet) and seeded initial weights in
+ * the magnitudes of Keras' defaults (embeddings ±0.05 as 'uniform'; GRU and Dense ±1/√fan_in;
+ * biases ±0.1), except BatchNormalization's gamma and beta, drawn around 1 and 0 (±0.1) rather
+ * than exactly 1 and 0 so that a swapped gamma/beta fails the loss check. Moving statistics are
+ * Keras' 0 and 1 (the training-mode loss does not read them). Only the GRU biases differ between
+ * the two forms.
+ */
+function makeTaskE(form: Form): TaskSpec {
+  const { batch: B, time: T, inputSize: E, units: H, vocab } = TASK_SHAPES.E;
+  const V = vocab!;
+  const resetAfter = form === 'after';
+  const { ids, labels, samples } = sentimentTrainingSet();
+  const rand = mulberry32(SEED.E);
+  const embeddings = uniform(rand, V * E, 0.05);
+  const bn = (n: number) => {
+    const gamma = uniform(rand, n, 0.1).map((v) => 1 + v);
+    return [gamma, uniform(rand, n, 0.1), new Float32Array(n), new Float32Array(n).fill(1)];
+  };
+  const gru = (D: number) => [uniform(rand, D * 3 * H, 1 / Math.sqrt(D)), uniform(rand, H * 3 * H, 1 / Math.sqrt(H))];
+  const bn1 = bn(E);
+  const gru1 = gru(E);
+  const bn2 = bn(H);
+  const gru2 = gru(H);
+  const dense = [uniform(rand, H, 1 / Math.sqrt(H)), uniform(rand, 1, 0.1)];
+  // Drawn last so that both forms share everything above.
+  gru1.push(uniform(rand, (resetAfter ? 2 : 1) * 3 * H, 0.1));
+  gru2.push(uniform(rand, (resetAfter ? 2 : 1) * 3 * H, 0.1));
+  const sentiment: SentimentTaskData = {
+    samples, ids, labels, embeddings, bn1, gru1, bn2, gru2, dense,
+    dropout: SENTIMENT.dropout, recurrentDropout: SENTIMENT.recurrentDropout,
+  };
+  const none = new Float32Array(0);
+  const data: TaskData = {
+    x: none, kernel: none, recurrentKernel: none, bias: none, denseKernel: none, denseBias: none,
+    y: labels, h0: none, sentiment,
+  };
+  return { name: 'E', batch: B, time: T, inputSize: E, units: H, vocab: V, resetAfter, data };
+}
+
+/** E: batches in one epoch of the example's training split (75 = 2400 / 32). */
+export function sentimentBatches(): number {
+  return Math.ceil(sentimentTrainingSet().samples / TASK_SHAPES.E.batch);
+}
+
 /**
  * Floating-point operations of one run(), counting multiply and add as 2 flops per
  * multiply-accumulate and ignoring element-wise work (gates, activations: O(B·T·H), about 1%):
@@ -115,10 +208,15 @@ function makeTaskD(form: Form): TaskSpec {
  *   D        = 3 × forward (E in place of D) + 3 × 2·B·H·V for Dense(V) (forward, dX, dW);
  *              embedding gather/scatter, softmax and Adam over 3.9M parameters are O(memory)
  *              and not counted, though they are not free.
+ *   E        = 75 batches × 3 × (forward of GRU 1 (D = E = 64) + forward of GRU 2 (D = H = 64)),
+ *              every step counted as computed, padded ones included (how many of them a peer
+ *              skips under the mask is its business); BatchNormalization, Dense(1) and Adam are
+ *              O(B·T·H) or O(parameters) and not counted.
  */
 export function taskFlops(spec: TaskShape & { name: TaskName }): number {
   const { batch: B, time: T, inputSize: D, units: H } = spec;
   const forward = 2 * B * T * D * 3 * H + 2 * B * T * H * 3 * H;
   if (spec.name === 'D') return 3 * forward + 3 * 2 * B * H * spec.vocab!;
+  if (spec.name === 'E') return sentimentBatches() * 3 * (forward + 2 * B * T * H * 3 * H * 2);
   return spec.name === 'B' || spec.name === 'Bp' ? 3 * forward : forward;
 }

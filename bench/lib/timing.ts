@@ -48,6 +48,23 @@ export const TRAINING_TIMING: TimingOptions = {
   maxIters: 10000,
 };
 
+/**
+ * E, whole training epochs: ~1 s (fastgru-simd) to minutes (tfjs-cpu). The untimed first epoch
+ * (and the check) warm up a peer slower than warmupMaxMs; a fast one gets a few more warm-up
+ * epochs. A slow peer gets exactly minSlowIters timed epochs (or, past ~2 minutes per epoch,
+ * that many runs of a fixed number of batches, extrapolated: Runner.extrapolated).
+ */
+export const EPOCH_TIMING: TimingOptions = {
+  warmup: 1,
+  warmupMinMs: 2000,
+  warmupMaxMs: 5000,
+  minIters: 5,
+  minTimeMs: 5000,
+  maxTimeMs: 30000,
+  minSlowIters: 3,
+  maxIters: 100,
+};
+
 export const QUICK_TIMING: TimingOptions = {
   warmup: 2,
   warmupMinMs: 500,

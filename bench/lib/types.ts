@@ -9,11 +9,15 @@
  * Bp (B'): one full training step, `trainOnBatch` with Adam, of B's model on B's data.
  * D: one `trainOnBatch` with Adam of Embedding(10000, 128) -> GRU(256, last) -> Dense(10000,
  *    softmax), sparse categorical cross-entropy, B=32, T=100.
+ * E: one training epoch (`fit`, epochs 1, shuffle off) of the `sentiment` example's model,
+ *    Embedding(2000, 64, maskZero) -> BatchNormalization -> GRU(64, sequences, dropout 0.4,
+ *    recurrentDropout 0.4) -> BatchNormalization -> GRU(64) -> Dense(1, sigmoid), binary
+ *    cross-entropy, on its 2,400 training sentences (75 batches of 32, T=32).
  */
-export type TaskName = 'A' | 'B' | 'C' | 'Bp' | 'D';
+export type TaskName = 'A' | 'B' | 'C' | 'Bp' | 'D' | 'E';
 
-/** Tasks whose run() is a whole optimizer step; their check() returns losses (see Runner.check). */
-export const TRAINING_TASKS: readonly TaskName[] = ['Bp', 'D'];
+/** Tasks whose run() trains (steps or an epoch); their check() returns losses (see Runner.check). */
+export const TRAINING_TASKS: readonly TaskName[] = ['Bp', 'D', 'E'];
 
 /** Which of the two GRU functions (GRU-CONVENTIONS §1). */
 export type Form = 'after' | 'before';
@@ -26,13 +30,19 @@ export interface TaskSpec {
   units: number;
   /** true: reset-after (Keras reset_after=True, ONNX linear_before_reset=1); false: reset-before. */
   resetAfter: boolean;
-  /** D only: vocabulary = number of classes (Embedding inputDim, Dense units). */
+  /** D: vocabulary = number of classes (Embedding inputDim, Dense units); E: Embedding inputDim. */
   vocab?: number;
   /**
-   * D only: the embedding is not trained (`trainable: false`). Set by run.ts when it computes
+   * D and E: the embedding is not trained (`trainable: false`). Set by run.ts when it computes
    * the check reference for a peer that had to freeze it (Runner.variant), never for timing.
    */
   freezeEmbedding?: boolean;
+  /**
+   * E only: check() builds its models without `maskZero` (the timed model keeps it). Set by a
+   * peer whose masked model computes a different function (tfjs: BatchNormalization ignores the
+   * mask in its batch statistics), through Runner.variant, so that the check compares the rest.
+   */
+  checkUnmasked?: boolean;
   data: TaskData;
 }
 
@@ -52,6 +62,28 @@ export interface TaskData {
   embeddings?: Float32Array;
   /** D only: the target class ids (B), the same numbers as y. */
   labels?: Int32Array;
+  /** E only: the sentiment example's data and initial weights (the fields above are empty). */
+  sentiment?: SentimentTaskData;
+}
+
+/**
+ * E: the `sentiment` example's training split, tokenised, numbered and padded exactly as
+ * examples/sentiment.ts does (bench/lib/data.ts), and seeded initial weights of its six layers,
+ * each layer's list in Keras `getWeights()` order (which fastgru and tfjs-layers share).
+ */
+export interface SentimentTaskData {
+  samples: number; // N, training sentences (2400)
+  ids: Int32Array; // (N, T) word ids, pre-padded with 0 (masked: Embedding maskZero)
+  labels: Float32Array; // (N, 1), 0 negative | 1 positive
+  embeddings: Float32Array; // (V, E)
+  bn1: Float32Array[]; // gamma, beta, movingMean, movingVariance: each (E)
+  gru1: Float32Array[]; // kernel (E, 3H), recurrentKernel (H, 3H), bias (3H) | (2, 3H); z|r|h
+  bn2: Float32Array[]; // gamma, beta, movingMean, movingVariance: each (H)
+  gru2: Float32Array[]; // kernel (H, 3H), recurrentKernel (H, 3H), bias (3H) | (2, 3H)
+  dense: Float32Array[]; // kernel (H, 1), bias (1)
+  /** The first GRU's rates, as in the example (0.4, 0.4); the check runs with both at 0. */
+  dropout: number;
+  recurrentDropout: number;
 }
 
 /**
@@ -71,6 +103,11 @@ export interface TaskData {
  *          The second number costs one forward pass inside check(), which may therefore be
  *          async (tfjs' evaluate). Both peers start from the same weights, so the second number
  *          checks the gradients and the optimizer, not just the forward pass.
+ *   E: not what run() computed (an epoch with random dropout masks, which no two libraries
+ *      draw alike) but a separate model from the initial weights with dropout and
+ *      recurrentDropout at 0 (and without maskZero if TaskSpec.checkUnmasked): [loss of the
+ *      first trainOnBatch on batch 0, loss of the second trainOnBatch on batch 1 (after one Adam
+ *      update)], i.e. the first two batches of the epoch.
  */
 export interface Runner {
   run(): void | Promise<void>;
@@ -82,6 +119,12 @@ export interface Runner {
    * the same variant (the task spec with these fields changed).
    */
   variant?: { note: string; spec: Partial<TaskSpec> };
+  /**
+   * Set when run() does only part of the task because the whole is too slow to time (tfjs-cpu
+   * on E: a fixed number of an epoch's batches): run.ts multiplies every time by `factor`
+   * (work of the task ÷ work of one run()) and reports the note, so the row says it is extrapolated.
+   */
+  extrapolated?: { factor: number; note: string };
 }
 
 export interface Peer {

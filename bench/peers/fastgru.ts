@@ -74,10 +74,76 @@ export function trainingRunner(fg: Fastgru, spec: TaskSpec): Runner {
   };
 }
 
+/**
+ * E's model, built as examples/sentiment.ts builds it but reset-before with a sigmoid recurrent
+ * activation in both GRUs (the one GRU function tfjs-layers has; the example's own GRUs are
+ * reset-after, which the task's reset-after form runs), with the task's initial weights.
+ * `rates`: the first GRU's dropout and recurrentDropout (the check passes 0 and 0).
+ */
+function sentimentModel(fg: Fastgru, spec: TaskSpec, rates: { dropout: number; recurrentDropout: number }, maskZero = true) {
+  const { time: T, inputSize: E, units: H, resetAfter } = spec;
+  const s = spec.data.sentiment!;
+  const gru = { units: H, resetAfter, recurrentActivation: 'sigmoid', ...NO_INIT } as const;
+  const model = fg.sequential({
+    layers: [
+      fg.layers.embedding({ inputDim: spec.vocab!, outputDim: E, maskZero, inputShape: [T], embeddingsInitializer: 'zeros', trainable: !spec.freezeEmbedding }),
+      fg.layers.batchNormalization(),
+      fg.layers.gru({ ...gru, returnSequences: true, ...rates }),
+      fg.layers.batchNormalization(),
+      fg.layers.gru(gru),
+      fg.layers.dense({ units: 1, activation: 'sigmoid', ...NO_INIT }),
+    ],
+  });
+  // Layer by layer, each in Keras getWeights() order (SentimentTaskData).
+  const shapes = (ws: Float32Array[], first: number[]) => ws.map((w, i) => new fg.Tensor(w, i === 0 ? first : i === 1 ? [H, 3 * H] : resetAfter ? [2, 3 * H] : [3 * H]));
+  model.layers[0].setWeights([new fg.Tensor(s.embeddings, [spec.vocab!, E])]);
+  model.layers[1].setWeights(s.bn1.map((w) => new fg.Tensor(w, [E])));
+  model.layers[2].setWeights(shapes(s.gru1, [E, 3 * H]));
+  model.layers[3].setWeights(s.bn2.map((w) => new fg.Tensor(w, [H])));
+  model.layers[4].setWeights(shapes(s.gru2, [H, 3 * H]));
+  model.layers[5].setWeights([new fg.Tensor(s.dense[0], [H, 1]), new fg.Tensor(s.dense[1], [1])]);
+  // As the example: Adam(1e-3), binary cross-entropy, accuracy.
+  model.compile({ optimizer: new fg.Adam({ learningRate: 1e-3 }), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+  return model;
+}
+
+/**
+ * E: one epoch of `model.fit` (epochs 1, the example's batch size 32, shuffle off so that every
+ * peer sees the same batches, verbose 0) on the example's 2,400 training sentences. The weights
+ * move at every run, as in training; the time per epoch does not depend on them.
+ */
+function epochRunner(fg: Fastgru, spec: TaskSpec): Runner {
+  const s = spec.data.sentiment!;
+  const { batch: B, time: T } = spec;
+  const model = sentimentModel(fg, spec, s);
+  const x = new fg.Tensor(s.ids, [s.samples, T]);
+  const y = new fg.Tensor(s.labels, [s.samples, 1]);
+  return {
+    async run() {
+      await model.fit(x, y, { epochs: 1, batchSize: B, shuffle: false, verbose: 0 });
+    },
+    check() {
+      const m = sentimentModel(fg, spec, { dropout: 0, recurrentDropout: 0 }, !spec.checkUnmasked);
+      try {
+        const batch = (k: number): [InstanceType<Fastgru['Tensor']>, InstanceType<Fastgru['Tensor']>] => [
+          new fg.Tensor(s.ids.subarray(k * B * T, (k + 1) * B * T), [B, T]),
+          new fg.Tensor(s.labels.subarray(k * B, (k + 1) * B), [B, 1]),
+        ];
+        const loss = (r: number | number[]) => (Array.isArray(r) ? r[0] : r);
+        const first = loss(m.trainOnBatch(...batch(0)));
+        return Float32Array.of(first, loss(m.trainOnBatch(...batch(1))));
+      } finally {
+        m.dispose();
+      }
+    },
+    dispose: () => model.dispose(),
+  };
+}
+
 function makePeer(kind: 'simd' | 'scalar'): Peer {
   return {
     name: `fastgru-${kind}`,
-    tasks: ['A', 'B', 'C', 'Bp', 'D'],
+    tasks: ['A', 'B', 'C', 'Bp', 'D', 'E'],
     async available() {
       try {
         const fg = await load();
@@ -91,6 +157,7 @@ function makePeer(kind: 'simd' | 'scalar'): Peer {
       const fg = await load();
       await fg.init({ backend: kind });
       if (spec.name === 'Bp' || spec.name === 'D') return trainingRunner(fg, spec);
+      if (spec.name === 'E') return epochRunner(fg, spec);
       const { batch: B, time: T, inputSize: D, units: H, data, resetAfter } = spec;
       const weights = [
         new fg.Tensor(data.kernel, [D, 3 * H]),

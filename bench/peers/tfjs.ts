@@ -209,6 +209,100 @@ function trainOnBatchRunner(spec: TaskSpec): Runner {
 }
 
 /**
+ * E's model in tfjs-layers: the sentiment example's layers, reset-before with a sigmoid recurrent
+ * activation (what fastgru runs in E's reset-before form), with the task's initial weights.
+ * `rates`: the first GRU's dropout and recurrentDropout (the check passes 0 and 0).
+ *
+ * Porting note: the embedding is frozen (`trainable: false`), as in D: tfjs-backend-wasm has no
+ * UnsortedSegmentSum, the gradient of Embedding's gather, so tfjs-wasm cannot train it at all;
+ * tfjs-cpu is frozen too so that both tfjs rows time the same model.
+ *
+ * Porting note: tfjs-layers' BatchNormalization passes the mask on (supportsMasking) but leaves
+ * it out of its batch statistics: padded steps count in the mean and variance, where Keras 3 (and
+ * fastgru) weight them 0. So the masked model is a slightly different function in tfjs (first
+ * batch's loss 0.70783 against fastgru's 0.70945 on E's weights, 2.3e-3 relative; without the
+ * BatchNormalization layers the masked losses agree to 1e-7). The work per batch is the same, so
+ * the timed model keeps the mask, and check() compares the model without maskZero.
+ *
+ * recurrentDropout: tfjs-layers' GRUCell applies it on both backends (it is layer code over
+ * generic ops): one mask per sequence on h_{t−1}, used in the three recurrent products and in the
+ * blend z·h_{t−1}; fastgru (Keras ≥ 3.8) draws three masks, one per product, and blends the
+ * un-dropped state. Same work, different noise; the check runs with both rates at 0.
+ */
+function sentimentModel(spec: TaskSpec, rates: { dropout: number; recurrentDropout: number }, maskZero = true): { model: tf.Sequential; optimizer: tf.Optimizer } {
+  const { time: T, inputSize: E, units: H } = spec;
+  const s = spec.data.sentiment!;
+  const model = tf.sequential({
+    layers: [
+      tf.layers.embedding({ inputDim: spec.vocab!, outputDim: E, inputLength: T, maskZero, embeddingsInitializer: 'zeros', trainable: false }),
+      tf.layers.batchNormalization(),
+      tf.layers.gru({ ...gruArgs(spec, true), ...rates }),
+      tf.layers.batchNormalization(),
+      tf.layers.gru(gruArgs(spec, false)),
+      tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: 'zeros', biasInitializer: 'zeros' }),
+    ],
+  });
+  // Layer by layer: a model lists trainable weights first, so the frozen embedding would come last.
+  const gruW = (w: Float32Array[], D: number) => [tf.tensor2d(w[0], [D, 3 * H]), tf.tensor2d(w[1], [H, 3 * H]), tf.tensor1d(w[2])];
+  setWeights(model.layers[0], [tf.tensor2d(s.embeddings, [spec.vocab!, E])]);
+  setWeights(model.layers[1], s.bn1.map((w) => tf.tensor1d(w)));
+  setWeights(model.layers[2], gruW(s.gru1, E));
+  setWeights(model.layers[3], s.bn2.map((w) => tf.tensor1d(w)));
+  setWeights(model.layers[4], gruW(s.gru2, H));
+  setWeights(model.layers[5], [tf.tensor2d(s.dense[0], [H, 1]), tf.tensor1d(s.dense[1])]);
+  // As the example: Adam(1e-3) (ε: see ADAM_EPSILON_STEP1), binary cross-entropy, accuracy.
+  const optimizer = tf.train.adam(1e-3, 0.9, 0.999, ADAM_EPSILON_STEP1);
+  model.compile({ optimizer, loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+  return { model, optimizer };
+}
+
+/**
+ * E: one epoch of `model.fit` (epochs 1, batch size 32, shuffle off, verbose 0) on the example's
+ * 2,400 training sentences, or, with `batches` set, `fit` on the first `batches` batches only: a
+ * peer too slow to time whole epochs (run.ts scales its times by the Runner.extrapolated factor).
+ */
+function epochRunner(spec: TaskSpec, batches?: number): Runner {
+  const s = spec.data.sentiment!;
+  const { batch: B, time: T } = spec;
+  const total = Math.ceil(s.samples / B);
+  const n = batches === undefined ? s.samples : Math.min(s.samples, batches * B);
+  const { model, optimizer } = sentimentModel(spec, s);
+  const x = tf.tensor2d(s.ids.subarray(0, n * T), [n, T], 'int32');
+  const y = tf.tensor2d(s.labels.subarray(0, n), [n, 1]);
+  const partial = batches !== undefined && batches < total;
+  return {
+    async run() {
+      await model.fit(x, y, { epochs: 1, batchSize: B, shuffle: false, verbose: 0 });
+    },
+    async check() {
+      // Unmasked (Runner.variant below): see the porting note on BatchNormalization above.
+      const m = sentimentModel(spec, { dropout: 0, recurrentDropout: 0 }, false);
+      try {
+        const losses: number[] = [];
+        for (let k = 0; k < 2; k++) {
+          const bx = tf.tensor2d(s.ids.subarray(k * B * T, (k + 1) * B * T), [B, T], 'int32');
+          const by = tf.tensor2d(s.labels.subarray(k * B, (k + 1) * B), [B, 1]);
+          const r = await m.model.trainOnBatch(bx, by);
+          losses.push(Array.isArray(r) ? r[0] : r);
+          tf.dispose([bx, by]);
+        }
+        return Float32Array.from(losses);
+      } finally {
+        m.model.dispose();
+        m.optimizer.dispose();
+      }
+    },
+    dispose() {
+      tf.dispose([x, y]);
+      model.dispose();
+      optimizer.dispose();
+    },
+    variant: { note: 'embedding frozen', spec: { freezeEmbedding: true, checkUnmasked: true } },
+    extrapolated: partial ? { factor: total / batches!, note: `time of ${batches} of ${total} batches × ${(total / batches!).toFixed(2)}` } : undefined,
+  };
+}
+
+/**
  * C: one GRU step on a 1-step input, the state carried in a tensor and read back every call.
  * Uses tf.layers.gruCell directly, the cheapest per-call path tfjs-layers offers (a GRU layer
  * with initialState goes through the RNN time loop machinery and is slower); so this is the
@@ -238,8 +332,16 @@ function streamRunner(spec: TaskSpec): Runner {
   };
 }
 
+/**
+ * E: batches per timed run, by backend; undefined = the whole epoch. Set where a whole epoch
+ * takes longer than ~2 minutes on this machine, so that the row costs minutes, not a quarter of
+ * an hour: tfjs-cpu took 127 s for one epoch (75 batches) when this was written, tfjs-wasm 13 s.
+ * Every batch has the same shape (B=32, T=32, padded), so 15 batches × 5 is one epoch's work.
+ */
+const E_BATCHES: Record<Backend, number | undefined> = { cpu: 15, wasm: undefined };
+
 function tfjsPeer(backend: Backend): Peer {
-  const tasks: TaskName[] = ['A', 'B', 'C', 'Bp', 'D'];
+  const tasks: TaskName[] = ['A', 'B', 'C', 'Bp', 'D', 'E'];
   return {
     name: `tfjs-${backend}`,
     tasks,
@@ -257,6 +359,7 @@ function tfjsPeer(backend: Backend): Peer {
       if (spec.name === 'A') return forwardRunner(spec);
       if (spec.name === 'B') return trainRunner(spec);
       if (spec.name === 'Bp' || spec.name === 'D') return trainOnBatchRunner(spec);
+      if (spec.name === 'E') return epochRunner(spec, E_BATCHES[backend]);
       return streamRunner(spec);
     },
   };
