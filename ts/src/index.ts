@@ -113,3 +113,6 @@ export { SHARD_BYTES, OPTIMIZER_GROUP } from './io/artifacts.js';
 export type { ModelArtifacts, ModelJSON, WeightsManifestEntry, WeightSpecJSON } from './io/artifacts.js';
 export { withoutInitializers } from './initializers.js';
 export type { TrainingConfig } from './training/Trainer.js';
+// ---- issue 6 item 3: streaming inference (ts/src/models/Stream.ts) ----
+export { Stream, StreamingError } from './models/Stream.js';
+export type { StreamArgs, StreamSnapshot, StreamInput, UnstreamableLayer } from './models/Stream.js';

@@ -255,6 +255,16 @@ export class GRU extends Layer {
     this.packedDirty = false;
   }
 
+  /**
+   * @internal Address of the packed weights (from `gru_pack`, repacked here if the weights changed
+   * since): what `models/Stream.ts` hands `gru_forward` for one step.
+   */
+  packedWeightsPtr(): number {
+    this.assertBuilt('streaming');
+    this.ensurePacked();
+    return this.packed!.ptr;
+  }
+
   private trainingCache(node: number): TrainingCache {
     let c = this.caches.get(node);
     if (!c) {

@@ -15,6 +15,8 @@ import { Layer, LayerArgs, NodeContext, Shape } from '../layers/Layer.js';
 import { InputLayer } from '../layers/Input.js';
 import { Node, SymbolicTensor } from './SymbolicTensor.js';
 import { Trainer } from '../training/Trainer.js';
+import { Stream, StreamArgs, StreamPlan, compileStreamPlan } from './Stream.js';
+import { getBackend } from '../engine.js';
 import type { SaveResult } from '../io/handlers.js';
 import type { BatchSource, CompileArgs, FitArgs, EvaluateArgs, PredictArgs, History, Logs, TrainerData } from '../training/Trainer.js';
 
@@ -46,6 +48,10 @@ export class Model extends Layer {
   /** Unique layers in execution order (InputLayers excluded). */
   protected _layers: Layer[] = [];
   protected trainer: Trainer | null = null;
+  /** The graph compiled for streaming (on the first createStream). */
+  private streamPlan: StreamPlan | null = null;
+  /** Live streams, disposed with the model. */
+  private readonly streams = new Set<Stream>();
 
   constructor(args: ModelArgs | (LayerArgs & { _deferred: true }), prefix?: string) {
     // Default names as Keras: model_1 for a functional model, sequential_1 for a Sequential,
@@ -88,6 +94,7 @@ export class Model extends Layer {
     this._inputs = ins;
     this._outputs = outs;
     this.plan = order;
+    this.streamPlan = null;
     const seen = new Set<Layer>();
     this._layers = [];
     for (const n of order) {
@@ -247,6 +254,24 @@ export class Model extends Layer {
     const xs = Array.isArray(inputs) ? inputs : [inputs];
     const out = this.runForward(xs, args.training ?? false).outputs;
     return out.length === 1 ? out[0] : out;
+  }
+
+  // ---- streaming inference ---------------------------------------------------------------
+
+  /**
+   * A stream for step-by-step inference: `stream.step(x_t)` feeds one time step and returns the
+   * output `predict` gives for the sequence so far. Each stream keeps its own GRU states (Keras'
+   * `stateful`, made explicit), so any number can run at once. Throws a StreamingError listing
+   * the layers that need the whole sequence (Bidirectional, goBackwards GRUs, pooling, ...).
+   * See `models/Stream.ts`.
+   */
+  createStream(args: StreamArgs = {}): Stream {
+    this.assertLive();
+    if (!this.streamPlan) this.streamPlan = compileStreamPlan(this.name, getBackend(), this._inputs, this._outputs, this.plan);
+    const owner = { name: this.name, disposed: () => this._disposed, streamDisposed: (s: Stream) => void this.streams.delete(s) };
+    const s = new Stream(this.streamPlan, owner, args);
+    this.streams.add(s);
+    return s;
   }
 
   // ---- as a layer inside another model ---------------------------------------------------
@@ -491,6 +516,8 @@ export class Model extends Layer {
     if (this._disposed) return;
     this.trainer?.dispose();
     this.trainer = null;
+    for (const st of [...this.streams]) st.dispose();
+    this.streamPlan = null;
     for (const l of this._layers) l.dispose();
     this.nested.clear();
     super.dispose();
