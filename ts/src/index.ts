@@ -113,3 +113,6 @@ export { SHARD_BYTES, OPTIMIZER_GROUP } from './io/artifacts.js';
 export type { ModelArtifacts, ModelJSON, WeightsManifestEntry, WeightSpecJSON } from './io/artifacts.js';
 export { withoutInitializers } from './initializers.js';
 export type { TrainingConfig } from './training/Trainer.js';
+// ---- issue 5 item 5: ONNX import / export (ts/src/io/onnx.ts, onnxProto.ts) ----
+export { loadOnnxModel, importOnnx, extractOnnxGRUs, exportOnnx } from './io/onnx.js';
+export type { OnnxSource, LoadOnnxOptions, OnnxImport, OnnxIOSpec, OnnxGRU } from './io/onnx.js';
