@@ -116,3 +116,6 @@ export type { TrainingConfig } from './training/Trainer.js';
 // ---- issue 6 item 3: streaming inference (ts/src/models/Stream.ts) ----
 export { Stream, StreamingError } from './models/Stream.js';
 export type { StreamArgs, StreamSnapshot, StreamInput, UnstreamableLayer } from './models/Stream.js';
+// ---- issue 5 item 5: ONNX import / export (ts/src/io/onnx.ts, onnxProto.ts) ----
+export { loadOnnxModel, importOnnx, extractOnnxGRUs, exportOnnx } from './io/onnx.js';
+export type { OnnxSource, LoadOnnxOptions, OnnxImport, OnnxIOSpec, OnnxGRU } from './io/onnx.js';
