@@ -41,6 +41,7 @@ const SUITE_TIMEOUT_MS = 180_000;
 /** The suites, in run order: the dist/ smoke suite first, then kernels, layers, training. */
 const SUITES = [
   'test/browser/dist.browser.ts',
+  'test/browser/storage.browser.ts',
   'test/kernels/simd-vs-scalar.test.ts',
   'test/layers/tfjs-parity.test.ts',
   'test/layers/layers-a-tfjs-parity.test.ts',
