@@ -8,12 +8,15 @@
  * The outside truth here is `predict` itself (whose GRU, Dense, norm kernels are pinned to Keras,
  * tfjs and PyTorch by the layer tests): a stream must agree with it within 1e-6.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DisposedError, Layer, Model, StreamingError, SymbolicTensor, Tensor, ValueError, init, input, layers, memory, model, sequential } from '../../ts/src/index.ts';
 
 beforeAll(async () => {
   await init();
 });
+
+// The SIMD and scalar builds each run the streamed path once (the rest of the file runs on the default).
+const BACKENDS: ('simd' | 'scalar')[] = process.env.FAST_TEST ? ['simd'] : ['simd', 'scalar'];
 
 const TOL = 1e-6;
 
@@ -116,6 +119,10 @@ describe('stream.step equals predict on the sequence so far', () => {
     const ids = Int32Array.from([0, 3, 7, 0, 0, 12, 19, 1, 0, 4, 5, 0, 2, 0, 0, 0, 9, 9]);
     const x = new Tensor(ids, [2, 9]);
     checkAgainstPredict(m, x);
+    const s = m.createStream();
+    expect(() => s.step(20)).toThrow(/20/);
+    expect(() => s.step(1.5)).toThrow(/token ids/);
+    expect(s.step(3).shape).toEqual([1, 2]);
     m.dispose();
   });
 
@@ -143,6 +150,21 @@ describe('stream.step equals predict on the sequence so far', () => {
     expect(Array.from(yb.data)).toEqual(Array.from(ya.data));
     expect(Array.from(out)).toEqual(Array.from(ya.data));
     expect(() => a.step(seq(4, 1))).toThrow(/one time step \(5\) or \(1, 5\)/);
+    m.dispose();
+  });
+});
+
+describe.each(BACKENDS)('backend %s', (backend) => {
+  beforeAll(async () => {
+    await init({ backend });
+  });
+  afterAll(async () => {
+    await init();
+  });
+
+  it('stacked GRUs: every step of a 2-row stream equals predict', () => {
+    const m = stackedModel(true);
+    checkAgainstPredict(m, new Tensor(seq(2 * 7 * 5, 0.44), [2, 7, 5]));
     m.dispose();
   });
 });
@@ -244,6 +266,13 @@ describe('refusals', () => {
     const e = err as StreamingError;
     expect(e.layers.map((l) => l.name)).toEqual(['bi', 'backwards', 'pool']);
     expect(e.message).toMatch(/'bi' \(Bidirectional\).*'backwards' \(GRU\): goBackwards.*'pool' \(GlobalAveragePooling1D\)/);
+    m.dispose();
+  });
+
+  it('a Sequential without an input shape has no graph yet', () => {
+    const m = sequential();
+    m.add(layers.gru({ units: 3 }));
+    expect(() => m.createStream()).toThrow(/no graph yet; give the first layer an inputShape/);
     m.dispose();
   });
 

@@ -326,7 +326,7 @@ export class Stream {
   private readonly addr: number[];
   /** Byte address of each mask's (batch) u8 buffer. */
   private readonly maskAddr: number[];
-  /** Byte address of each GRU op's state (in op order) and of its scratch `yLast`. */
+  /** Byte address of the (batch, max units) scratch every GRU op hands the kernel as `yLast`. */
   private readonly scratch: number;
   /** Cached subarray views for the JS ops (activation), rebuilt when memory grows. */
   private views: { of: ArrayBuffer | null; list: Float32Array[] } = { of: null, list: [] };
@@ -421,7 +421,8 @@ export class Stream {
     this.advance(x);
     heap(this.plan.backend);
     const a = this.addr[this.plan.outputs[index]] >> 2;
-    out.set(heapF32.subarray(a, a + n));
+    // A loop, not out.set(heapF32.subarray(...)): subarray would allocate a view every step.
+    for (let i = 0; i < n; i++) out[i] = heapF32[a + i];
     return out;
   }
 
