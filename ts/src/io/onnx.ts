@@ -39,7 +39,7 @@
 import { Tensor, fmtShape } from '../tensor.js';
 import { ValueError } from '../wasm/errors.js';
 import { FileFormatError, UnsupportedLayerError } from './errors.js';
-import { Proto, attr, decodeModel, dimsOf, encodeModel, tensorFromProto, tensorToProto, DT } from './onnxProto.js';
+import { Proto, attr, loadProtobuf, decodeModel, dimsOf, encodeModel, tensorFromProto, tensorToProto, DT } from './onnxProto.js';
 import { GRU, GRULayerArgs } from '../layers/GRU.js';
 import { Dense } from '../layers/Dense.js';
 import { Embedding } from '../layers/Embedding.js';
@@ -122,7 +122,8 @@ export interface OnnxGRU {
   outputs: string[];
 }
 
-export function extractOnnxGRUs(bytes: Uint8Array | ArrayBuffer, file = 'in-memory .onnx'): OnnxGRU[] {
+export async function extractOnnxGRUs(bytes: Uint8Array | ArrayBuffer, file = 'in-memory .onnx'): Promise<OnnxGRU[]> {
+  await loadProtobuf();
   const m = decodeModel(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), file);
   const consts = new Map<string, Tensor>();
   for (const t of m.graph.initializer ?? []) consts.set(t.name, tensorFromProto(t, file, `initializer '${t.name}'`));
@@ -251,6 +252,7 @@ export async function loadOnnxModel(src: OnnxSource, options: LoadOnnxOptions = 
 /** `loadOnnxModel` plus the ONNX ↔ our layout of every graph input and output, and `run(feeds)`. */
 export async function importOnnx(src: OnnxSource, options: LoadOnnxOptions = {}): Promise<OnnxImport> {
   const { bytes, file } = await bytesOf(src);
+  await loadProtobuf();
   const m = decodeModel(bytes, file);
   const g = m.graph;
   const nodes: Proto[] = g.node ?? [];
@@ -814,7 +816,8 @@ const OPSET = 14;
  * `[batch, T, D]` (float) or `[batch, T]` (int32 ids); the GRUs run in ONNX layout 0 between two
  * `Transpose`s (onnxruntime refuses layout=1). Weights follow GRU-CONVENTIONS.md §4 Keras → ONNX.
  */
-export function exportOnnx(m: Model): Uint8Array {
+export async function exportOnnx(m: Model): Promise<Uint8Array> {
+  await loadProtobuf();
   if (m.inputs.length !== 1 || m.outputs.length !== 1) throw new ValueError(`exportOnnx: the model has ${m.inputs.length} inputs and ${m.outputs.length} outputs; only one of each is supported`);
   const nodes: Proto[] = [];
   const inits: Proto[] = [];

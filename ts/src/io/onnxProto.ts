@@ -6,15 +6,29 @@
  * protobufjs next to the 7.x we use), and it is a static codegen of the same schema; loading the
  * schema as a JSON descriptor needs no file access at run time, so it also works in browsers.
  */
-import protobuf from 'protobufjs';
+import type protobufTypes from 'protobufjs';
+
+// protobufjs is loaded on first use (`loadProtobuf`), so pages that never touch ONNX never resolve
+// it (a bare import would also need an import map in a browser without a bundler).
+type Protobuf = typeof protobufTypes;
+let protobuf: Protobuf | null = null;
+
+/** Loads protobufjs once; every ONNX entry point awaits it before decoding or encoding. */
+export async function loadProtobuf(): Promise<void> {
+  if (!protobuf) {
+    const mod = (await import('protobufjs')) as unknown as { default?: Protobuf } & Protobuf;
+    protobuf = mod.default ?? mod;
+  }
+}
 import { Tensor, fmtShape } from '../tensor.js';
 import { NonFiniteError } from '../wasm/errors.js';
 import { FileFormatError } from './errors.js';
 import { ONNX_SCHEMA } from './onnxSchema.js';
 
-let root: protobuf.Root | null = null;
-function types(): { Model: protobuf.Type } {
-  root ??= protobuf.Root.fromJSON(ONNX_SCHEMA as unknown as protobuf.INamespace);
+let root: protobufTypes.Root | null = null;
+function types(): { Model: protobufTypes.Type } {
+  if (!protobuf) throw new Error('internal: loadProtobuf() must be awaited before ONNX decoding');
+  root ??= protobuf.Root.fromJSON(ONNX_SCHEMA as unknown as protobufTypes.INamespace);
   return { Model: root.lookupType('onnx.ModelProto') };
 }
 
