@@ -37,45 +37,65 @@ function checkStep(cls: string, step: number): void {
 
 // ---------------------------------------------------------------------------------------------
 
-export interface ExponentialDecayArgs {
+/** Arguments shared by the two decays driven by `step / decaySteps`. */
+export interface StepDecayArgs {
   initialLearningRate: number;
   /** Must be > 0. */
   decaySteps: number;
   decayRate: number;
   /** Decay at discrete intervals (`floor(step / decaySteps)`). Defaults to false. */
   staircase?: boolean;
-  /** Defaults to 'ExponentialDecay'. */
+  /** Defaults to the class name ('ExponentialDecay', 'InverseTimeDecay'). */
   name?: string;
 }
 
-/** `initialLearningRate · decayRate^(step / decaySteps)`, the exponent floored if `staircase`. */
-export class ExponentialDecay extends LearningRateSchedule {
-  readonly className = 'ExponentialDecay';
+export type ExponentialDecayArgs = StepDecayArgs;
+export type InverseTimeDecayArgs = StepDecayArgs;
+
+/**
+ * ExponentialDecay and InverseTimeDecay: the same arguments, checks and config, and the same
+ * progress `p = step / decaySteps` (floored with `staircase`); only the formula of `p` differs.
+ */
+abstract class StepDecay extends LearningRateSchedule {
   readonly initialLearningRate: number;
   readonly decaySteps: number;
   readonly decayRate: number;
   readonly staircase: boolean;
   readonly name: string;
 
-  constructor(args: ExponentialDecayArgs) {
+  /** `className` is passed in: a subclass' own fields are not set yet while this runs. */
+  constructor(className: string, args: StepDecayArgs) {
     super();
-    this.initialLearningRate = finite(this.className, 'initialLearningRate', args.initialLearningRate);
-    positive(this.className, 'decaySteps', args.decaySteps);
+    this.initialLearningRate = finite(className, 'initialLearningRate', args.initialLearningRate);
+    positive(className, 'decaySteps', args.decaySteps);
     this.decaySteps = args.decaySteps;
-    this.decayRate = finite(this.className, 'decayRate', args.decayRate);
+    this.decayRate = finite(className, 'decayRate', args.decayRate);
     this.staircase = args.staircase ?? false;
-    this.name = args.name ?? 'ExponentialDecay';
+    this.name = args.name ?? className;
   }
 
-  call(step: number): number {
+  /** `step / decaySteps`, floored if `staircase`. */
+  protected progress(step: number): number {
     checkStep(this.className, step);
-    let p = step / this.decaySteps;
-    if (this.staircase) p = Math.floor(p);
-    return this.initialLearningRate * this.decayRate ** p;
+    const p = step / this.decaySteps;
+    return this.staircase ? Math.floor(p) : p;
   }
 
   getConfig(): Record<string, unknown> {
     return { initialLearningRate: this.initialLearningRate, decaySteps: this.decaySteps, decayRate: this.decayRate, staircase: this.staircase, name: this.name };
+  }
+}
+
+/** `initialLearningRate · decayRate^(step / decaySteps)`, the exponent floored if `staircase`. */
+export class ExponentialDecay extends StepDecay {
+  readonly className = 'ExponentialDecay';
+
+  constructor(args: ExponentialDecayArgs) {
+    super('ExponentialDecay', args);
+  }
+
+  call(step: number): number {
+    return this.initialLearningRate * this.decayRate ** this.progress(step);
   }
 }
 
@@ -196,45 +216,16 @@ export class PolynomialDecay extends LearningRateSchedule {
 
 // ---------------------------------------------------------------------------------------------
 
-export interface InverseTimeDecayArgs {
-  initialLearningRate: number;
-  /** Must be > 0. */
-  decaySteps: number;
-  decayRate: number;
-  /** Decay at discrete intervals (`floor(step / decaySteps)`). Defaults to false. */
-  staircase?: boolean;
-  /** Defaults to 'InverseTimeDecay'. */
-  name?: string;
-}
-
 /** `initialLearningRate / (1 + decayRate · step / decaySteps)`, the ratio floored if `staircase`. */
-export class InverseTimeDecay extends LearningRateSchedule {
+export class InverseTimeDecay extends StepDecay {
   readonly className = 'InverseTimeDecay';
-  readonly initialLearningRate: number;
-  readonly decaySteps: number;
-  readonly decayRate: number;
-  readonly staircase: boolean;
-  readonly name: string;
 
   constructor(args: InverseTimeDecayArgs) {
-    super();
-    this.initialLearningRate = finite(this.className, 'initialLearningRate', args.initialLearningRate);
-    positive(this.className, 'decaySteps', args.decaySteps);
-    this.decaySteps = args.decaySteps;
-    this.decayRate = finite(this.className, 'decayRate', args.decayRate);
-    this.staircase = args.staircase ?? false;
-    this.name = args.name ?? 'InverseTimeDecay';
+    super('InverseTimeDecay', args);
   }
 
   call(step: number): number {
-    checkStep(this.className, step);
-    let p = step / this.decaySteps;
-    if (this.staircase) p = Math.floor(p);
-    return this.initialLearningRate / (1 + this.decayRate * p);
-  }
-
-  getConfig(): Record<string, unknown> {
-    return { initialLearningRate: this.initialLearningRate, decaySteps: this.decaySteps, decayRate: this.decayRate, staircase: this.staircase, name: this.name };
+    return this.initialLearningRate / (1 + this.decayRate * this.progress(step));
   }
 }
 
