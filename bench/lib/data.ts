@@ -2,21 +2,12 @@
 // so that two runs (and two machines) time the same numbers.
 
 import * as fs from 'node:fs';
-import { buildVocabulary, padSequences, parseSentimentJson, SENTIMENT_SOURCES, textsToSequences, trainValTestSplit } from '../../examples/data.js';
+import { buildVocabulary, mulberry32, padSequences, parseSentimentJson, SENTIMENT_SOURCES, textsToSequences, trainValTestSplit } from '../../examples/data.js';
 import type { SentimentData } from '../../examples/data.js';
 import type { Form, SentimentTaskData, TaskData, TaskName, TaskSpec } from './types.js';
 
-/** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). Small, fast, and the same everywhere. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of every bench input (one copy, in the examples' data helpers). */
+export { mulberry32 };
 
 function uniform(rand: () => number, n: number, limit: number): Float32Array {
   const out = new Float32Array(n);
