@@ -8,7 +8,7 @@
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Tensor, ValueError, init, input, layers, lossAndGradient, model, optimizers, sequential, setSeed, tensor } from '../../ts/src/index.ts';
+import { Tensor, ValueError, init, input, layers, lossAndGradient, model, optimizers, regularizers, sequential, setSeed, tensor } from '../../ts/src/index.ts';
 import type { SymbolicTensor } from '../../ts/src/index.ts';
 import { rng, uniform } from '../util/random.ts';
 
@@ -183,6 +183,28 @@ describe('wrappers train', () => {
       const moved = Array.from(w.data).some((v, k) => v !== before[i].data[k]);
       expect(moved, `weight ${i} ${m.weights[i].name} should have moved`).toBe(true);
     });
+    m.dispose();
+  });
+});
+
+describe('weight regularizers', () => {
+  it('an l2 kernel penalty is in the loss and its gradient 2·l2·w in the SGD update (Keras L2)', () => {
+    setSeed(17);
+    const m = sequential({ layers: [layers.dense({ units: 1, useBias: false, kernelRegularizer: regularizers.l2(0.1), inputShape: [2] })] });
+    m.compile({ optimizer: optimizers.sgd({ learningRate: 0.5 }), loss: 'mse' });
+    const x = tensor([[1, 2], [3, -1]]);
+    const y = tensor([[1], [0]]);
+    const [w0, w1] = Array.from(m.getWeights()[0].data);
+    const pred = [w0 + 2 * w1, 3 * w0 - w1];
+    const mse = ((pred[0] - 1) ** 2 + pred[1] ** 2) / 2;
+    const loss = m.trainOnBatch(x, y) as number;
+    expect(loss).toBeCloseTo(mse + 0.1 * (w0 * w0 + w1 * w1), 5);
+    // d(mse)/dw = (2/N) Σ (pred − y) x;  d(penalty)/dw = 2 · 0.1 · w.
+    const g0 = (pred[0] - 1) * 1 + pred[1] * 3 + 0.2 * w0;
+    const g1 = (pred[0] - 1) * 2 + pred[1] * -1 + 0.2 * w1;
+    const after = Array.from(m.getWeights()[0].data);
+    expect(after[0]).toBeCloseTo(w0 - 0.5 * g0, 5);
+    expect(after[1]).toBeCloseTo(w1 - 0.5 * g1, 5);
     m.dispose();
   });
 });

@@ -291,7 +291,7 @@ export class Trainer {
     return null;
   }
 
-  /** Regularizer penalties of every trainable weight; adds their gradients when `withGrad`. */
+  /** Regularizer penalties of every weight that has one; adds their gradients when `withGrad`. */
   private regularization(withGrad: boolean): number {
     let penalty = 0;
     for (const l of leafLayers(this.model.layers)) {
@@ -351,8 +351,9 @@ export class Trainer {
       dOutputs.push(grad);
     });
     let total = perOutput.reduce((a, l, k) => a + this.outputs[k].weight * l, 0);
-    if (train) total += rec.activityPenalty + this.regularization(false);
-    else total += this.regularization(false);
+    // Weight penalties join the loss in one pass; in training that pass also adds their gradients
+    // (backward accumulates, so they may go in before it). activityPenalty is 0 outside training.
+    total += rec.activityPenalty + this.regularization(train);
     if (!Number.isFinite(total)) {
       const culprit = this.firstNonFinite(rec);
       const msg = `${where}: the loss is ${total}${culprit ? `; the first non-finite value is in ${culprit}` : ' (every layer output is finite: check the targets and sample weights)'}. Lower the learning rate, add clipnorm, or check the data for NaN`;
@@ -364,7 +365,6 @@ export class Trainer {
     }
     if (train) {
       model.runBackward(rec, dOutputs);
-      this.regularization(true);
       const slots = this.paramSlots();
       try {
         if (slots.length) this.optimizer.applyGradients(slots);
