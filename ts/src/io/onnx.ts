@@ -350,6 +350,18 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
       continue;
     }
     const x = ins[0]!;
+    /**
+     * The input of a layout op (Squeeze, Transpose, Reshape, Gather/Slice): an all-zero value
+     * passes through unchanged (null: the op is done); anything else must be a graph tensor.
+     */
+    const layoutOperand = (): (Val & { k: 'dyn' }) | null => {
+      if (x.k === 'zeros') {
+        set(x);
+        return null;
+      }
+      if (x.k !== 'dyn') mismatch(n, 'unexpected input');
+      return x as Val & { k: 'dyn' };
+    };
     switch (op) {
       case 'Identity':
       case 'Dropout':
@@ -375,45 +387,33 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
       case 'Squeeze': {
         const axes = ints(n, 1, 'axes');
         if (x.k === 'shape') {
-          set(op === 'Unsqueeze' ? x : x);
-          break;
-        }
-        if (x.k === 'zeros') {
           set(x);
           break;
         }
-        if (x.k !== 'dyn') mismatch(n, 'unexpected input');
-        const v = x as Val & { k: 'dyn' };
+        const v = layoutOperand();
+        if (!v) break;
         let a = [...v.axes];
         if (op === 'Unsqueeze') {
           const r = a.length + (axes?.length ?? 0);
           for (const ax of [...(axes ?? [])].map((q) => (q < 0 ? q + r : q)).sort((p, q) => p - q)) a.splice(ax, 0, '1');
         } else {
           const drop = (axes ?? a.map((_, i) => i).filter((i) => dimOfAx(v, a[i]) === 1)).map((q) => (q < 0 ? q + a.length : q));
-          for (const ax of drop) if (!(a[ax] === '1' || (a[ax] === 'D' && v.parts.length === 1) || (a[ax] === 'T' && T === 1 && false))) mismatch(n, `axis ${ax} (${a[ax]}) is not a unit axis`);
+          for (const ax of drop) if (!(a[ax] === '1' || (a[ax] === 'D' && v.parts.length === 1))) mismatch(n, `axis ${ax} (${a[ax]}) is not a unit axis`);
           a = a.filter((_, i) => !drop.includes(i));
         }
         set({ k: 'dyn', parts: v.parts, axes: a });
         break;
       }
       case 'Transpose': {
-        if (x.k === 'zeros') {
-          set(x);
-          break;
-        }
-        if (x.k !== 'dyn') mismatch(n, 'unexpected input');
-        const v = x as Val & { k: 'dyn' };
+        const v = layoutOperand();
+        if (!v) break;
         const perm = (attr(n, 'perm') as number[] | undefined) ?? v.axes.map((_, i) => v.axes.length - 1 - i);
         set({ k: 'dyn', parts: v.parts, axes: perm.map((p) => v.axes[p]) });
         break;
       }
       case 'Reshape': {
-        if (x.k === 'zeros') {
-          set(x);
-          break;
-        }
-        if (x.k !== 'dyn') mismatch(n, 'unexpected input');
-        const v = x as Val & { k: 'dyn' };
+        const v = layoutOperand();
+        if (!v) break;
         const tgt = ins[1]?.k === 'const' ? [...ins[1].t.data] : ins[1]?.k === 'shape' ? ins[1].dims : mismatch(n, 'shape is not known');
         const core = v.axes.filter((a) => a !== '1');
         const di = v.axes.indexOf('D');
@@ -470,12 +470,8 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
           set({ k: 'dyn', parts: [y], axes: [...ids.axes, 'F'] });
           break;
         }
-        if (x.k === 'zeros') {
-          set(x);
-          break;
-        }
-        if (x.k !== 'dyn') mismatch(n, 'unexpected input');
-        const v = x as Val & { k: 'dyn' };
+        const v = layoutOperand();
+        if (!v) break;
         let ax: number;
         let pick: number[];
         let keep: boolean;
