@@ -12,7 +12,7 @@
  * the first layer whose output went non-finite (or the weight whose gradient did), before any
  * weight is touched; `onNonFinite: 'warn'` skips that update with a warning instead.
  */
-import { Tensor, fmtShape } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import { FastGruError, NonFiniteError, ValueError } from '../wasm/errors.js';
 import type { Layer } from '../layers/Layer.js';
 import { ForwardRecord, Model, gatherRows, sliceRows, toTensorList } from '../models/Model.js';
@@ -157,8 +157,6 @@ export class Trainer {
   private slots: ParamSlot[] | null = null;
   private slotLayers: Layer[] = [];
   private disposed = false;
-  /** Per-output buffers for row weights, reused across steps. */
-  private weightBufs: Float32Array[] = [];
 
   constructor(
     readonly model: Model,
@@ -237,27 +235,16 @@ export class Trainer {
 
   // ---- one step --------------------------------------------------------------------------
 
-  /** Per-row loss weights for output k: sample weights × class weights (null = all ones). */
+  /**
+   * Per-row loss weights for output k: sample weights × class weights (null = all ones). Sample
+   * weights, one per sample or one per row, are spread over the rows by the losses' `rowWeights`.
+   */
   private rowWeights(k: number, yTrue: Tensor, yPred: Tensor, sampleWeight: Tensor | null, classWeight: Record<number, number> | null): Float32Array | null {
     if (!sampleWeight && !classWeight) return null;
     const cols = yPred.shape[yPred.rank - 1];
     const rows = yPred.size / cols;
-    const batch = yPred.shape[0];
-    const perSample = rows / batch;
-    let w = this.weightBufs[k];
-    if (!w || w.length < rows) w = this.weightBufs[k] = new Float32Array(rows);
-    w = w.subarray(0, rows);
-    w.fill(1);
-    if (sampleWeight) {
-      const sw = sampleWeight.data;
-      if (sw.length === batch) {
-        for (let r = 0; r < rows; r++) w[r] = sw[Math.floor(r / perSample)];
-      } else if (sw.length === rows) {
-        w.set(sw);
-      } else {
-        throw new ValueError(`sampleWeight has shape ${fmtShape(sampleWeight.shape)}; expected (${batch}) per sample${perSample > 1 ? ` or (${batch}, ${perSample}) per step` : ''}`);
-      }
-    }
+    // The flat values, so a per-row weight may come in any shape of that size, as before.
+    const w = sampleWeight ? rowWeights(yPred.shape, { sampleWeight: sampleWeight.data }, `sampleWeight of output '${this.outputs[k].name}'`)! : new Float32Array(rows).fill(1);
     if (classWeight) {
       const y = yTrue.data;
       const sparse = yTrue.size === rows;
