@@ -1,7 +1,8 @@
 // Where fastgru's training step spends its time: run N `trainOnBatch` steps of a training task
-// under `node --cpu-prof`, then summarise the profile by phase.
+// (B' or D), or N one-epoch `fit` calls (E), under `node --cpu-prof`, then summarise the profile
+// by phase.
 //
-//   node --cpu-prof --cpu-prof-dir=bench/results/scratch --import tsx bench/profile.ts [--task D] [--form after|before] [--steps 40] [--wasm FILE]
+//   node --cpu-prof --cpu-prof-dir=bench/results/scratch --import tsx bench/profile.ts [--task D|Bp|E] [--form after|before] [--steps 40] [--wasm FILE]
 //   npx tsx bench/profile.ts --summarize bench/results/scratch/CPU.<...>.cpuprofile
 //
 // The shipped .wasm has no name section (Cargo.toml `strip = true`), so wasm frames would be
@@ -13,8 +14,8 @@
 // (scripts/build-wasm.mjs's flags plus -g, without which wasm-opt drops the name section; the
 // code section comes out the same size, the module 10 KiB larger).
 //
-// The summary counts only samples taken inside `trainOnBatch`, so setup and warm-up do not
-// count, and splits them by the wasm export on the stack (GRU forward, Dense GEMM, ...) or, for
+// The summary counts only samples taken inside `trainOnBatch` (or `fit` for E: the whole epoch,
+// metrics and callbacks included), so setup and warm-up do not count, and splits them by the wasm export on the stack (GRU forward, Dense GEMM, ...) or, for
 // JS, by the fastgru method the sample is in (copies in and out of wasm memory, bookkeeping).
 
 import * as fs from 'node:fs';
@@ -99,6 +100,9 @@ function classResolver(): (frame: CallFrame) => string | null {
 }
 
 function summarize(file: string): void {
+  // In `fit` an await resumes the loop's closures without `fit` under them on the stack.
+  const roots = process.argv.includes('--fit') ? ['fit', 'runBatch', 'step'] : ['trainOnBatch'];
+  const root = roots[0];
   const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -127,7 +131,10 @@ function summarize(file: string): void {
     const dt = (prof.timeDeltas[i + 1] ?? 0) / 1000; // ms
     total += dt;
     const stack = stackOf(prof.samples[i]);
-    const step = stack.findIndex((n) => n.callFrame.functionName === 'trainOnBatch');
+    let step = -1;
+    stack.forEach((n, k) => {
+      if (roots.includes(n.callFrame.functionName)) step = k;
+    });
     if (step < 0) continue;
     inStep += dt;
     const leaf = stack[0].callFrame;
@@ -159,11 +166,11 @@ function summarize(file: string): void {
   const ms = (v: number) => `${v.toFixed(0).padStart(6)} ms`;
   console.log(`profile ${file}`);
   if (inStep === 0) {
-    console.log('  no samples inside trainOnBatch (with tsx, --cpu-prof also writes a profile of its loader thread: use the other file)');
+    console.log(`  no samples inside ${root} (E needs --fit; with tsx, --cpu-prof also writes a profile of its loader thread: use the other file)`);
     return;
   }
-  console.log(`  ${(total / 1000).toFixed(1)} s sampled, ${(inStep / 1000).toFixed(1)} s inside trainOnBatch\n`);
-  console.log('by phase (time inside trainOnBatch):');
+  console.log(`  ${(total / 1000).toFixed(1)} s sampled, ${(inStep / 1000).toFixed(1)} s inside ${root}\n`);
+  console.log(`by phase (time inside ${root}):`);
   for (const [k, v] of [...phase].sort((a, b) => b[1] - a[1])) {
     console.log(`  ${pct(v)} ${ms(v)}  ${k}`);
     const top = [...selfInPhase.get(k)!].sort((a, b) => b[1] - a[1]).slice(0, 4);
@@ -176,14 +183,15 @@ function summarize(file: string): void {
 async function runSteps(task: TaskName, form: Form, steps: number, wasm: string | undefined): Promise<void> {
   const fg = await import('fastgru');
   await fg.init({ backend: 'simd', ...(wasm ? { wasmPath: wasm } : {}) });
-  const { trainingRunner } = await import('./peers/fastgru.js');
-  const runner = trainingRunner(fg, makeTask(task, form));
-  const warmup = 3; // buffers allocated, code tiered up
-  for (let i = 0; i < warmup; i++) runner.run();
+  const { trainingRunner, epochRunner } = await import('./peers/fastgru.js');
+  const runner = (task === 'E' ? epochRunner : trainingRunner)(fg, makeTask(task, form));
+  const warmup = task === 'E' ? 1 : 3; // buffers allocated, code tiered up
+  for (let i = 0; i < warmup; i++) await runner.run();
   const t0 = performance.now();
-  for (let i = 0; i < steps; i++) runner.run();
+  for (let i = 0; i < steps; i++) await runner.run();
   const per = (performance.now() - t0) / steps;
-  console.log(`profile: ${warmup} + ${steps} steps of ${task} (${form}) with ${wasm ?? 'the shipped SIMD build'}: ${per.toFixed(1)} ms per step after warm-up`);
+  const what = task === 'E' ? 'epochs' : 'steps';
+  console.log(`profile: ${warmup} + ${steps} ${what} of ${task} (${form}) with ${wasm ?? 'the shipped SIMD build'}: ${per.toFixed(1)} ms per ${what.slice(0, -1)} after warm-up${task === 'E' ? ' (summarize with --fit)' : ''}`);
   await runner.dispose();
 }
 
@@ -194,6 +202,7 @@ const opt = (name: string): string | undefined => {
 };
 if (opt('--summarize')) summarize(opt('--summarize')!);
 else {
-  const task = (opt('--task') ?? 'D') === 'D' ? 'D' : 'Bp';
-  await runSteps(task, (opt('--form') ?? 'after') as Form, Number(opt('--steps') ?? 40), opt('--wasm'));
+  const task = opt('--task') ?? 'D';
+  if (task !== 'D' && task !== 'Bp' && task !== 'E') throw new Error(`--task must be D, Bp or E, got ${task}`);
+  await runSteps(task, (opt('--form') ?? 'after') as Form, Number(opt('--steps') ?? (task === 'E' ? 5 : 40)), opt('--wasm'));
 }

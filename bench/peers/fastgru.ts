@@ -112,7 +112,7 @@ function sentimentModel(fg: Fastgru, spec: TaskSpec, rates: { dropout: number; r
  * peer sees the same batches, verbose 0) on the example's 2,400 training sentences. The weights
  * move at every run, as in training; the time per epoch does not depend on them.
  */
-function epochRunner(fg: Fastgru, spec: TaskSpec): Runner {
+export function epochRunner(fg: Fastgru, spec: TaskSpec): Runner {
   const s = spec.data.sentiment!;
   const { batch: B, time: T } = spec;
   const model = sentimentModel(fg, spec, s);
