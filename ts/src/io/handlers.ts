@@ -176,25 +176,55 @@ function fileSaveHandler(url: string): SaveHandler {
 function fileLoadSource(url: string): LoadSource {
   const { dir, json } = filePaths(url);
   const file = join(dir, json);
-  const read = async (p: string, what: string): Promise<Uint8Array> => {
-    const fs = await nodeFs(url);
-    try {
-      return await fs.readFile(p);
-    } catch (e) {
-      const code = (e as { code?: string }).code ?? (e as Error).message;
-      throw new FileFormatError(`${p}: cannot read ${what} (${code}); check the path${what === 'model.json' ? " (file://dir loads dir/model.json)" : ' and copy every shard next to model.json'}`);
-    }
+  const cannotRead = (p: string, what: string, e: unknown): FileFormatError => {
+    const code = (e as { code?: string }).code ?? (e as Error).message;
+    return new FileFormatError(`${p}: cannot read ${what} (${code}); check the path${what === 'model.json' ? " (file://dir loads dir/model.json)" : ' and copy every shard next to model.json'}`);
   };
   return {
     file,
-    readJSON: () => read(file, 'model.json'),
-    async readGroup(paths) {
-      const out: Uint8Array[] = [];
-      for (const p of paths) {
-        checkRelative(p, file);
-        out.push(await read(join(dir, p), `weight shard '${p}' listed in ${json}`));
+    async readJSON() {
+      const fs = await nodeFs(url);
+      try {
+        return await fs.readFile(file);
+      } catch (e) {
+        throw cannotRead(file, 'model.json', e);
       }
-      return out;
+    },
+    // The group's shards are read straight into one buffer, back to back: a weight that straddles
+    // two shards is still one aligned run of bytes, so decodeWeights views it instead of copying.
+    async readGroup(paths) {
+      const fs = await nodeFs(url);
+      const handles: import('node:fs/promises').FileHandle[] = [];
+      try {
+        const sizes: number[] = [];
+        for (const p of paths) {
+          checkRelative(p, file);
+          const what = `weight shard '${p}' listed in ${json}`;
+          try {
+            handles.push(await fs.open(join(dir, p), 'r'));
+            sizes.push((await handles[handles.length - 1].stat()).size);
+          } catch (e) {
+            throw cannotRead(join(dir, p), what, e);
+          }
+        }
+        const all = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+        const out: Uint8Array[] = [];
+        let off = 0;
+        for (let i = 0; i < handles.length; i++) {
+          // A file that shrank since stat() gives a shorter part: decodeWeights reports the sizes.
+          let got = 0;
+          while (got < sizes[i]) {
+            const { bytesRead } = await handles[i].read(all, off + got, sizes[i] - got, got);
+            if (bytesRead === 0) break;
+            got += bytesRead;
+          }
+          out.push(all.subarray(off, off + got));
+          off += sizes[i];
+        }
+        return out;
+      } finally {
+        await Promise.all(handles.map((h) => h.close()));
+      }
     },
   };
 }
