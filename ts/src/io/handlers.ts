@@ -13,7 +13,11 @@
  *   `tf.loadLayersModel('indexeddb://name')` reads what `model.save('indexeddb://name')` wrote and
  *   back. The manifest is flattened to tfjs' `weightSpecs`; optimizer entries keep their
  *   `group: 'fastgru_optimizer'` and split back into their own group on load.
- * - `downloads://`: not yet; it throws, saying what to use.
+ * - `downloads://name` (browsers, save only): tfjs' BrowserDownloads. The page downloads
+ *   `name.json` and `name.weights.bin` (`downloads://` alone: `model.*`) through anchors on object
+ *   URLs; model.json lists every weight (optimizer entries keep their group) in one manifest group
+ *   whose path is `./name.weights.bin`, so `loadModel('file://dir/name.json')`, `loadModel(fromMemory(...))`
+ *   and tfjs' `io.browserFiles` read the pair back.
  */
 import { ValueError } from '../wasm/errors.js';
 import { FileFormatError } from './errors.js';
@@ -80,20 +84,13 @@ export function fromMemory(artifacts: { modelJSON: ModelJSON | string; weightDat
   };
 }
 
-const BROWSER_SCHEMES = ['downloads://'];
-
-function browserNotYet(url: string, verb: 'save' | 'load'): ValueError {
-  return new ValueError(
-    `${url.split('://')[0]}:// is not supported yet; ${verb === 'save' ? 'save with model.save(withSaveHandler(fn)) and store {modelJSON, weightData} yourself' : 'load with loadModel(fromMemory({modelJSON, weightData}))'}, or use file:// (Node) / http(s):// (load)`,
-  );
-}
-
+const DOWNLOADS_SCHEME = 'downloads://';
 /** Resolves a URL string to a save handler. */
 export function saveHandlerFor(url: string): SaveHandler {
   if (url.startsWith('file://')) return fileSaveHandler(url);
   if (url.startsWith(IDB_SCHEME)) return browserSaveHandler(url, IDB_SCHEME, idbSave);
   if (url.startsWith(LS_SCHEME)) return browserSaveHandler(url, LS_SCHEME, lsSave);
-  if (BROWSER_SCHEMES.some((s) => url.startsWith(s))) throw browserNotYet(url, 'save');
+  if (url.startsWith(DOWNLOADS_SCHEME)) return downloadsSaveHandler(url);
   if (/^https?:\/\//.test(url)) throw new ValueError(`saving to ${url}: http(s) targets are load-only for now; save with withSaveHandler(fn) and upload {modelJSON, weightData} yourself`);
   throw new ValueError(`cannot save to '${url}': expected 'file://path' (Node) or a save handler from withSaveHandler(fn)`);
 }
@@ -104,7 +101,9 @@ export function loadSourceFor(url: string, options: LoadOptions = {}): LoadSourc
   if (/^https?:\/\//.test(url)) return httpLoadSource(url, options);
   if (url.startsWith(IDB_SCHEME)) return browserLoadSource(url, IDB_SCHEME, idbLoad);
   if (url.startsWith(LS_SCHEME)) return browserLoadSource(url, LS_SCHEME, lsLoad);
-  if (BROWSER_SCHEMES.some((s) => url.startsWith(s))) throw browserNotYet(url, 'load');
+  if (url.startsWith(DOWNLOADS_SCHEME)) {
+    throw new ValueError(`${url}: downloads:// is save-only (the browser writes the files to the user's downloads); load the two files it wrote with loadModel(fromMemory({modelJSON, weightData})), e.g. from an <input type=file>, or serve them and use http(s)://`);
+  }
   throw new ValueError(`cannot load from '${url}': expected 'file://path' (Node), 'http(s)://.../model.json', or fromMemory({modelJSON, weightData})`);
 }
 
@@ -261,6 +260,47 @@ function httpLoadSource(url: string, options: LoadOptions): LoadSource {
       const out: Uint8Array[] = [];
       for (const p of paths) out.push(await get(new URL(p, url).href, `weight shard '${p}'`));
       return out;
+    },
+  };
+}
+
+// ---- Browser downloads: downloads:// (tfjs-core io/browser_files.ts, BrowserDownloads) --------------
+
+/** FileSaver.js' delay: revoking an object URL right after the click cancels the download in some browsers. */
+const REVOKE_AFTER_MS = 40_000;
+
+function downloadsSaveHandler(url: string): SaveHandler {
+  // As tfjs: `downloads://` alone saves model.json + model.weights.bin.
+  const name = url.slice(DOWNLOADS_SCHEME.length) || 'model';
+  const jsonName = `${name}.json`;
+  const weightsName = `${name}.weights.bin`;
+  return {
+    async save(a: SaveArtifacts): Promise<SaveResult> {
+      const g = globalThis as { document?: Document; URL?: typeof URL };
+      if (typeof g.document?.createElement !== 'function' || typeof g.URL?.createObjectURL !== 'function') {
+        throw new ValueError(`${url}: downloads:// needs a browser page (document and URL.createObjectURL); in Node save with model.save('file://dir'), elsewhere with withSaveHandler(fn)`);
+      }
+      // One manifest group for the one weights file, as tfjs writes it; entries keep their group, so
+      // the optimizer state still loads (loadModel sorts entries by group, not by manifest position).
+      const modelJSON: ModelJSON = { ...a.modelJSON, weightsManifest: [{ paths: [`./${weightsName}`], weights: a.modelJSON.weightsManifest.flatMap((m) => m.weights) }] };
+      const text = JSON.stringify(modelJSON);
+      const files: [string, Blob][] = [
+        [jsonName, new Blob([text], { type: 'application/json' })],
+        [weightsName, new Blob([a.weightData], { type: 'application/octet-stream' })],
+      ];
+      for (const [file, blob] of files) {
+        const href = URL.createObjectURL(blob);
+        const anchor = g.document.createElement('a');
+        anchor.download = file;
+        anchor.href = href;
+        // A click per task, as tfjs: Firefox keeps only the last of several synchronous downloads.
+        await new Promise<void>((ok) => setTimeout(() => {
+          anchor.dispatchEvent(new MouseEvent('click'));
+          ok();
+        }, 0));
+        setTimeout(() => URL.revokeObjectURL(href), REVOKE_AFTER_MS);
+      }
+      return { modelJSONBytes: text.length, weightDataBytes: a.weightData.byteLength, files: [jsonName, weightsName] };
     },
   };
 }
