@@ -1,5 +1,5 @@
 /**
- * `indexeddb://` and `localstorage://` save/load in Chromium, against dist/ (see dist.browser.ts for
+ * `indexeddb://` and `localstorage://` save/load and `downloads://` saves in Chromium, against dist/ (see dist.browser.ts for
  * how `../../ts/src/index.ts` becomes /dist/fastgru.mjs), and against tfjs 4.22's own handlers: the
  * key layout is tfjs-core's (io/indexed_db.ts, io/local_storage.ts), so each library reads what the
  * other wrote.
@@ -118,5 +118,64 @@ describe.each(['indexeddb', 'localstorage'] as const)('%s:// save and load', (sc
 
   it('a missing model names the key and how to save', async () => {
     await expect(fg.loadModel(`${scheme}://nothing-here`)).rejects.toThrow(/no model saved under 'nothing-here'/);
+  });
+});
+
+describe('downloads:// save', () => {
+  /**
+   * Runs `fn` with anchor clicks caught: each download's file name and bytes are recorded and the
+   * click is not passed on (no real download in the test profile).
+   */
+  async function catchDownloads(fn: () => Promise<unknown>): Promise<{ name: string; bytes: ArrayBuffer }[]> {
+    const seen: { name: string; bytes: Promise<ArrayBuffer> }[] = [];
+    const original = HTMLAnchorElement.prototype.dispatchEvent;
+    HTMLAnchorElement.prototype.dispatchEvent = function (this: HTMLAnchorElement, e: Event): boolean {
+      if (e.type !== 'click' || !this.download) return original.call(this, e);
+      seen.push({ name: this.download, bytes: fetch(this.href).then((r) => r.arrayBuffer()) });
+      return true;
+    };
+    try {
+      await fn();
+    } finally {
+      HTMLAnchorElement.prototype.dispatchEvent = original;
+    }
+    return Promise.all(seen.map(async (s) => ({ name: s.name, bytes: await s.bytes })));
+  }
+
+  it('downloads <name>.json and <name>.weights.bin; they load back with the optimizer state', async () => {
+    const m = trained();
+    let res: fg.SaveResult | undefined;
+    const files = await catchDownloads(async () => (res = await m.save('downloads://my-gru')));
+    expect(files.map((f) => f.name)).toEqual(['my-gru.json', 'my-gru.weights.bin']);
+    expect(res!.files).toEqual(['my-gru.json', 'my-gru.weights.bin']);
+    const modelJSON = JSON.parse(new TextDecoder().decode(files[0].bytes));
+    expect(modelJSON.weightsManifest.map((g: { paths: string[] }) => g.paths)).toEqual([['./my-gru.weights.bin']]);
+    expect(files[1].bytes.byteLength).toBe(res!.weightDataBytes);
+    const back = await fg.loadModel(fg.fromMemory({ modelJSON, weightData: files[1].bytes }));
+    await expectSameModel(m, back);
+    const x = fg.tensor(X, [3, 6, 4]);
+    const y = fg.tensor(Float32Array.from({ length: 6 }, (_, i) => 1 - i / 6), [3, 2]);
+    expect(back.trainOnBatch(x, y)).toEqual(m.trainOnBatch(x, y));
+    for (const t of [x, y]) t.dispose();
+    m.dispose();
+    back.dispose();
+  });
+
+  it("downloads:// alone names the files model.*, and tfjs' io.browserFiles loads them", async () => {
+    fg.setSeed(5);
+    const m = fg.sequential({ layers: [fg.layers.dense({ units: 3, inputShape: [4], activation: 'tanh' })] });
+    const files = await catchDownloads(() => m.save('downloads://', { includeOptimizer: false }));
+    expect(files.map((f) => f.name)).toEqual(['model.json', 'model.weights.bin']);
+    const t = await tf.loadLayersModel(tf.io.browserFiles(files.map((f) => new File([f.bytes], f.name))));
+    const data = X.slice(0, 8);
+    const theirs = (t.predict(tf.tensor(data, [2, 4])) as tf.Tensor).dataSync();
+    const ours = (m.predict(fg.tensor(data, [2, 4])) as fg.Tensor).data;
+    Array.from(ours).forEach((v, i) => expect(v).toBeCloseTo(theirs[i], 6));
+    m.dispose();
+    t.dispose();
+  });
+
+  it('is save-only', async () => {
+    await expect(fg.loadModel('downloads://my-gru')).rejects.toThrow(/save-only/);
   });
 });

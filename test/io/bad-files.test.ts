@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FastGruError, FileFormatError, Model, NonFiniteError, ValueError, init, loadModel, memory, setSeed, withSaveHandler } from '../../ts/src/index.ts';
+import { FastGruError, FileFormatError, Model, NonFiniteError, SHARD_BYTES, ValueError, init, layers, loadModel, memory, sequential, setSeed, withSaveHandler } from '../../ts/src/index.ts';
 import type { ModelArtifacts, ModelJSON } from '../../ts/src/index.ts';
 import { CASES } from './helpers.ts';
 import { rng } from '../util/random.ts';
@@ -110,6 +110,23 @@ describe('bad files', () => {
     const err = await loadModel(m).catch((e) => e);
     expect(err).toBeInstanceOf(NonFiniteError);
     expect(err.message).toMatch(/^group1-shard1of1\.bin: weight '.*embeddings' \(11, 4\) holds NaN at flat index 5/);
+  });
+
+  it('NaN in a weight that straddles two shards (read into one buffer, not copied): found at its flat index', async () => {
+    // 1100 × 1000 kernel: 4.4 MB, so it runs on from group1-shard1of2.bin into group1-shard2of2.bin.
+    const big = sequential({ layers: [layers.dense({ units: 1000, inputShape: [1100] })] });
+    const path = join(dir, 'straddle');
+    await big.save(`file://${path}`);
+    big.dispose();
+    const second = join(path, 'group1-shard2of2.bin');
+    const bytes = readFileSync(second);
+    bytes.writeFloatLE(Infinity, 8);
+    writeFileSync(second, bytes);
+    const before = memory().allocatedBytes;
+    const err = await loadModel(`file://${path}`).catch((e) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect(err.message).toMatch(new RegExp(`^group1-shard1of2\\.bin: weight '.*kernel' \\(1100, 1000\\) holds Infinity at flat index ${SHARD_BYTES / 4 + 2};`));
+    expect(memory().allocatedBytes).toBe(before);
   });
 
   it('corrupted model.json (invalid JSON, not UTF-8, wrong format, no manifest): FileFormatError', async () => {

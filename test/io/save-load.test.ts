@@ -151,11 +151,11 @@ describe('save / load round trips', () => {
     m.dispose();
   });
 
-  it('browser targets: downloads:// is not there yet; indexeddb:// and localstorage:// need a browser', async () => {
+  it('browser targets: downloads://, indexeddb:// and localstorage:// need a browser; downloads:// is save-only', async () => {
     const m = CASES[0].make();
     await expect(m.save('downloads://m')).rejects.toThrow(ValueError);
-    await expect(m.save('downloads://m')).rejects.toThrow(/not supported yet; save with model.save\(withSaveHandler/);
-    await expect(loadModel('downloads://m')).rejects.toThrow(/not supported yet/);
+    await expect(m.save('downloads://m')).rejects.toThrow(/downloads:\/\/ needs a browser page .*model\.save\('file:\/\/dir'\)/);
+    await expect(loadModel('downloads://m')).rejects.toThrow(/downloads:\/\/ is save-only.*fromMemory/);
     // Saved and loaded for real in Chromium: test/browser/storage.browser.ts.
     await expect(m.save('indexeddb://m')).rejects.toThrow(/no IndexedDB \(indexeddb:\/\/ is for browsers\)/);
     await expect(loadModel('indexeddb://m')).rejects.toThrow(/no IndexedDB/);

@@ -26,7 +26,7 @@
  * and the slot names. tfjs' loader treats unknown groups as model weights and would reject them:
  * save with `includeOptimizer: false` for a file tfjs reads.
  */
-import { Tensor, fmtShape } from '../tensor.js';
+import { Tensor, firstNonFinite, fmtShape } from '../tensor.js';
 import { NonFiniteError } from '../wasm/errors.js';
 import { FileFormatError } from './errors.js';
 
@@ -164,6 +164,11 @@ export function checkModelJSON(json: unknown, file: string): ModelJSON {
  * Splits each manifest group's bytes into float32 weights. `groups[g]` holds the group's shards in
  * `paths` order; sizes are checked against the manifest first, so a truncated or foreign shard
  * fails before anything is allocated, and NaN / infinite values fail with the weight's name.
+ *
+ * The tensors are views of the shards where they can be (little-endian host, 4-byte aligned, and
+ * a weight that straddles shards only when they lie back to back in one buffer, as file:// loads
+ * read them): the one copy of a load is the one into wasm memory, in `setWeights`.
+ * This is the load's only finiteness pass (`loadModel` sets the weights inside `withFiniteValues`).
  */
 export function decodeWeights(json: ModelJSON, groups: Uint8Array[][], file: string): Map<string, { spec: WeightSpecJSON; tensor: Tensor; path: string }> {
   const out = new Map<string, { spec: WeightSpecJSON; tensor: Tensor; path: string }>();
@@ -188,19 +193,17 @@ export function decodeWeights(json: ModelJSON, groups: Uint8Array[][], file: str
       acc += n;
     }
     let off = 0;
+    let shardIdx = 0;
     for (const s of g.weights) {
       const n = specSize(s, where);
-      // One copy per weight straight from the shards (a weight may straddle two of them).
-      const data = readFloat32(shards, starts, off, n);
-      let shardIdx = 0;
       while (shardIdx + 1 < starts.length && starts[shardIdx + 1] <= off) shardIdx++;
+      const data = readFloat32(shards, starts, shardIdx, off, n);
       const path = g.paths[shardIdx] ?? g.paths[0];
-      for (let i = 0; i < n; i++) {
-        if (!Number.isFinite(data[i])) {
-          throw new NonFiniteError(
-            `${path}: weight '${s.name}' ${fmtShape(s.shape)} holds ${data[i]} at flat index ${i}; the file is corrupted or the model had diverged when it was saved: load an earlier checkpoint or retrain`,
-          );
-        }
+      const bad = firstNonFinite(data);
+      if (bad >= 0) {
+        throw new NonFiniteError(
+          `${path}: weight '${s.name}' ${fmtShape(s.shape)} holds ${data[bad]} at flat index ${bad}; the file is corrupted or the model had diverged when it was saved: load an earlier checkpoint or retrain`,
+        );
       }
       out.set(`${s.group === OPTIMIZER_GROUP ? OPTIMIZER_GROUP : ''}\u0000${s.name}`, { spec: s, tensor: new Tensor(data, s.shape), path });
       off += n * 4;
@@ -209,20 +212,28 @@ export function decodeWeights(json: ModelJSON, groups: Uint8Array[][], file: str
   return out;
 }
 
-/** `n` float32 little-endian values from byte `off` of the shards laid end to end (`starts` = each shard's first byte). */
-function readFloat32(shards: Uint8Array[], starts: number[], off: number, n: number): Float32Array {
+/**
+ * `n` float32 little-endian values from byte `off` of the shards laid end to end (`starts` = each
+ * shard's first byte, `first` = the shard holding byte `off`): a view when the values sit aligned
+ * and contiguous in one buffer on a little-endian host, else a copy.
+ */
+function readFloat32(shards: Uint8Array[], starts: number[], first: number, off: number, n: number): Float32Array {
+  let last = first;
+  while (last + 1 < starts.length && starts[last + 1] < off + n * 4) last++;
+  const a = shards[first];
+  const b = shards[last];
+  // Shards read back to back into one buffer (file:// loads, fromMemory) are contiguous there.
+  const contiguous = a && b && a.buffer === b.buffer && b.byteOffset - a.byteOffset === starts[last] - starts[first] && off + n * 4 <= starts[last] + b.length;
+  const at = a ? a.byteOffset + off - starts[first] : 0;
+  if (LITTLE_ENDIAN && contiguous && at % 4 === 0) return new Float32Array(a.buffer, at, n);
   const out = new Float32Array(n);
   const bytes = new Uint8Array(out.buffer);
   let done = 0;
-  let i = 0;
-  while (i + 1 < starts.length && starts[i + 1] <= off) i++;
-  while (done < bytes.length) {
-    const shard = shards[i];
-    const from = off + done - starts[i];
-    const take = Math.min(shard.length - from, bytes.length - done);
-    bytes.set(shard.subarray(from, from + take), done);
+  for (let i = first; done < bytes.length; i++) {
+    const at = off + done - starts[i];
+    const take = Math.min(shards[i].length - at, bytes.length - done);
+    bytes.set(shards[i].subarray(at, at + take), done);
     done += take;
-    i++;
   }
   if (!LITTLE_ENDIAN) {
     const dv = new DataView(out.buffer);

@@ -13,7 +13,7 @@
  * or tfjs config it is clip(0.2x + 0.5, 0, 1). The Keras version comes from the file (`keras_version`
  * attribute, `metadata.json`), or from the config's style when given a bare config.
  */
-import { Tensor, fmtShape } from '../tensor.js';
+import { Tensor, firstNonFinite, fmtShape, withFiniteValues } from '../tensor.js';
 import { FastGruError, ValueError, NonFiniteError } from '../wasm/errors.js';
 import * as L from '../layers/index.js';
 import { Layer, Shape } from '../layers/Layer.js';
@@ -697,16 +697,18 @@ export function assignWeights(m: Model, table: WeightTable, file: string): void 
         }
         throw new FileFormatError(file, w.part, `has shape ${fmtShape(w.shape)}, layer '${l.name}' weight ${want[i].name} needs ${fmtShape(shape)}`, hint);
       }
-      for (let k = 0; k < w.data.length; k++) {
-        if (!Number.isFinite(w.data[k])) {
-          throw new NonFiniteError(`${file}: ${w.part}: value ${w.data[k]} at flat index ${k} (weight ${want[i].name} of layer '${l.name}'); weights must be finite. Re-export the model from a checkpoint before training diverged`);
-        }
+      const k = firstNonFinite(w.data);
+      if (k >= 0) {
+        throw new NonFiniteError(`${file}: ${w.part}: value ${w.data[k]} at flat index ${k} (weight ${want[i].name} of layer '${l.name}'); weights must be finite. Re-export the model from a checkpoint before training diverged`);
       }
       return new Tensor(w.data, w.shape);
     });
     plan.push([l, tensors]);
   }
-  for (const [l, ts] of plan) l.setWeights(ts);
+  // Checked above: setWeights only copies.
+  withFiniteValues(() => {
+    for (const [l, ts] of plan) l.setWeights(ts);
+  });
 }
 
 /** Options of `loadKerasModel`. */

@@ -5,12 +5,12 @@
  *
  * Order of checks (cheap and allocation-free first, so a corrupted file fails before any wasm
  * memory is taken): model.json parses and has the fields the loader needs → every shard exists
- * and the byte counts match the manifest → every weight is finite → the topology rebuilds (with
+ * and the byte counts match the manifest → every weight is finite (the load's one pass over the values) → the topology rebuilds (with
  * initializers skipped: the weights are overwritten next) → every weight the model needs is in the
  * manifest with its shape, and nothing else is → optimizer state matches the rebuilt optimizer.
  * Any failure after the model exists disposes it.
  */
-import { Tensor, fmtShape } from '../tensor.js';
+import { Tensor, fmtShape, withFiniteValues } from '../tensor.js';
 import { FastGruError, ValueError } from '../wasm/errors.js';
 import { FileFormatError } from './errors.js';
 import { withoutInitializers } from '../initializers.js';
@@ -109,13 +109,16 @@ function setModelWeights(model: Model, json: ModelJSON, weights: Decoded, file: 
     throw new FileFormatError(`${file}: weightsManifest lists ${extra.length} weight(s) the model does not have (${extra.slice(0, 8).join(', ')}); model.json and the weights are from different models`);
   }
   // Layer by layer, not model.setWeights: that one snapshots every weight first to roll back a bad
-  // list, a full copy a load does not need (on failure the model is disposed).
-  let k = 0;
-  for (const l of topLayers(model)) {
-    const n = l.weights.length;
-    if (n) l.setWeights(values.slice(k, k + n));
-    k += n;
-  }
+  // list, a full copy a load does not need (on failure the model is disposed). decodeWeights has
+  // checked every value is finite: setWeights only copies.
+  withFiniteValues(() => {
+    let k = 0;
+    for (const l of topLayers(model)) {
+      const n = l.weights.length;
+      if (n) l.setWeights(values.slice(k, k + n));
+      k += n;
+    }
+  });
 }
 
 function compileFromConfig(model: Model, json: ModelJSON, weights: Decoded, file: string): void {
@@ -151,7 +154,7 @@ function compileFromConfig(model: Model, json: ModelJSON, weights: Decoded, file
     throw new FileFormatError(`${file}: fastgru.optimizer.iterations (${saved.iterations}) and optimizer/iterations (${arrays[0][0]}) disagree`);
   }
   try {
-    trainer.optimizer.setWeights(arrays);
+    withFiniteValues(() => trainer.optimizer.setWeights(arrays));
   } catch (e) {
     if (e instanceof FastGruError) throw asFormatError(e, `${file} optimizer state (${state[0].path})`, 'load with {compile: false} to skip it');
     throw e;

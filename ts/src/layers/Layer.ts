@@ -14,7 +14,7 @@
  *   training cache per node, so a layer shared by two nodes of a model trains correctly.
  */
 import { getBackend } from '../engine.js';
-import { Tensor, fmtShape } from '../tensor.js';
+import { Tensor, finiteValuesTrusted, firstNonFinite, fmtShape } from '../tensor.js';
 import { DisposedError, NonFiniteError, ValueError } from '../wasm/errors.js';
 import type { Backend, WasmBuffer } from '../wasm/memory.js';
 import { InitializerIdentifier, deriveSeed, getInitializer, initializersSuspended, Initializer } from '../initializers.js';
@@ -520,11 +520,8 @@ export abstract class Layer {
       if (!sameShape) {
         throw new ValueError(`layer '${this.name}': weight ${i} (${spec.name}) must have shape ${fmtShape(spec.shape)}, got ${fmtShape(shape)}`);
       }
-      for (let k = 0; k < data.length; k++) {
-        if (!Number.isFinite(data[k])) {
-          throw new NonFiniteError(`layer '${this.name}': weight ${i} (${spec.name}) has a non-finite value (${data[k]}) at flat index ${k}; weights must be finite`);
-        }
-      }
+      const k = finiteValuesTrusted() ? -1 : firstNonFinite(data);
+      if (k >= 0) throw new NonFiniteError(`layer '${this.name}': weight ${i} (${spec.name}) has a non-finite value (${data[k]}) at flat index ${k}; weights must be finite`);
       return data;
     });
     const all = this.params!.f32();

@@ -15,6 +15,7 @@ import { getBackend } from '../engine.js';
 import { HYPER_COUNT, Hyper, OptimizerKind, ParamFlags, RECORD_WORDS } from '../wasm/abi.js';
 import { DisposedError, FastGruError, ValueError } from '../wasm/errors.js';
 import type { Backend, WasmBuffer } from '../wasm/memory.js';
+import { finiteValuesTrusted, firstNonFinite } from '../tensor.js';
 import { LearningRateSchedule, camelKeys, deserialize as deserializeSchedule, serialize as serializeSchedule } from './schedules.js';
 
 /** One parameter tensor the optimizer updates: where its values and gradient live in wasm memory. */
@@ -328,7 +329,8 @@ export abstract class Optimizer {
       if (!(w instanceof Float32Array) || w.length !== want) {
         throw new ValueError(`${this.name}: weights[${i}] must be a Float32Array of ${want} floats, got ${w instanceof Float32Array ? w.length : typeof w}`);
       }
-      const bad = w.findIndex((v) => !Number.isFinite(v));
+      // loadModel has checked the state as it decoded the file (see withFiniteValues).
+      const bad = finiteValuesTrusted() ? -1 : firstNonFinite(w);
       if (bad >= 0) throw new ValueError(`${this.name}: weights[${i}] has a non-finite value (${w[bad]}) at flat index ${bad}`);
     });
     this._iterations = it[0];
