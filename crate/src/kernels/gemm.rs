@@ -3,10 +3,9 @@
 //! B is packed once into column panels of `NR` floats per k (zero-padded past `n`), so the
 //! microkernel streams it contiguously; packing B separately lets the GRU pack its recurrent kernel
 //! once per weight update and reuse it at every time step. Row-major B is also read in place.
-//! A is copied, one MC×KC block at a time, into MR-row panels (k-major, MR floats per k), from
-//! whatever strides it has: the microkernel then broadcasts A with constant offsets (no address
-//! arithmetic per load), and a transposed A (a weight gradient's Xᵀ) costs the same. A narrow
-//! product with a row-major A skips that copy and reads A in place (see `drive`).
+//! A is copied, one MC×KC block at a time, into MR-row panels (k-major, MR floats per k) on the
+//! stack, from whatever strides it has: the microkernel then broadcasts A with constant offsets
+//! (no address arithmetic per load), and a transposed A (a weight gradient's Xᵀ) costs the same.
 //!
 //! Blocking: `KC` rows of B (one panel slice, KC·NR·4 B = 8 KiB, stays in L1) by `MC` rows of A
 //! (MC·KC·4 B = 64 KiB, stays in L2). The microkernel keeps an MR×NR block of C in registers:
@@ -18,16 +17,6 @@ use crate::status::KResult;
 
 const KC: usize = 256;
 const MC: usize = 64;
-/// Widest C (in NR-column panels) whose row-major A is read in place rather than packed (`drive`).
-const DIRECT_A_MAX_PANELS: usize = 32;
-
-/// Where the microkernel reads A: a `pack_a` panel, A(r, kk) = `a[kk·MR + r]`, or A itself,
-/// row-major with rows `lda` apart, A(r, kk) = `a[r·lda + kk]`.
-#[derive(Clone, Copy)]
-pub enum ALayout {
-    Packed,
-    Rows(usize),
-}
 
 /// A strided read-only matrix: element (i, j) is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy)]
@@ -190,11 +179,6 @@ fn pack_a(out: &mut [f32], a: &View, i0: usize, mc: usize, k0: usize, kc: usize)
 
 /// Blocked loops around the microkernel.
 ///
-/// A row-major A is read in place when C is at most `DIRECT_A_MAX_PANELS` panels wide: packing
-/// copies each A value once and the copy is then read by every panel, so a narrow product (a GRU
-/// step's (B, H)·U_k, a backward step's dHP·Uᵀ) pays a copy as long as a sizeable share of its
-/// multiply-adds; a wide one amortises the copy and keeps the single-stream reads.
-///
 /// # Safety
 /// `b` addresses k×n values (n = the C width) as `BOperand::at` computes; `a` is checked.
 unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) -> KResult {
@@ -202,18 +186,15 @@ unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) -> KR
     assert!(a.data.len() >= a.extent(), "gemm: A too short");
     assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "gemm: C too short");
     let panels = (n + NR - 1) / NR;
-    let direct = a.cs == 1 && panels <= DIRECT_A_MAX_PANELS;
     // One A block in panels, sized to this product: a batch-1 step packs 4·k floats, not MC·KC.
-    let mut ap = if direct { Vec::new() } else { scratch((MC.min(m) + MR - 1) / MR * MR * KC.min(k))? };
+    let mut ap = scratch((MC.min(m) + MR - 1) / MR * MR * KC.min(k))?;
     let mut kk = 0;
     while kk < k {
         let kc = KC.min(k - kk);
         let mut ii = 0;
         while ii < m {
             let mc = MC.min(m - ii);
-            if !direct {
-                pack_a(&mut ap, &a, ii, mc, kk, kc);
-            }
+            pack_a(&mut ap, &a, ii, mc, kk, kc);
             for p in 0..panels {
                 let j0 = p * NR;
                 let nr = NR.min(n - j0);
@@ -222,15 +203,11 @@ unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) -> KR
                 while q * MR < mc {
                     let i = ii + q * MR;
                     let mr = MR.min(mc - q * MR);
-                    let (a_ptr, a_layout) = if direct {
-                        (a.data[i * a.rs + kk..].as_ptr(), ALayout::Rows(a.rs))
-                    } else {
-                        (ap[q * kc * MR..].as_ptr(), ALayout::Packed)
-                    };
+                    let a_ptr = ap[q * kc * MR..].as_ptr();
                     if nr == NR {
-                        microkernel(mr, kc, a_ptr, a_layout, b_ptr, b_stride, c[i * ldc + j0..].as_mut_ptr(), ldc);
+                        microkernel(mr, kc, a_ptr, b_ptr, b_stride, c[i * ldc + j0..].as_mut_ptr(), ldc);
                     } else {
-                        edge_tile(mr, nr, kc, a_ptr, a_layout, b_ptr, b_stride, &mut c[i * ldc + j0..], ldc);
+                        edge_tile(mr, nr, kc, a_ptr, b_ptr, b_stride, &mut c[i * ldc + j0..], ldc);
                     }
                     q += 1;
                 }
@@ -243,13 +220,12 @@ unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) -> KR
 }
 
 /// The one masked path: a block narrower than NR runs the full kernel on a local tile.
-#[allow(clippy::too_many_arguments)]
-unsafe fn edge_tile(mr: usize, nr: usize, kc: usize, a: *const f32, al: ALayout, b: *const f32, bk: usize, c: &mut [f32], ldc: usize) {
+unsafe fn edge_tile(mr: usize, nr: usize, kc: usize, a: *const f32, b: *const f32, bk: usize, c: &mut [f32], ldc: usize) {
     let mut tile = [0.0f32; MR * NR];
     for r in 0..mr {
         tile[r * NR..r * NR + nr].copy_from_slice(&c[r * ldc..r * ldc + nr]);
     }
-    microkernel(mr, kc, a, al, b, bk, tile.as_mut_ptr(), NR);
+    microkernel(mr, kc, a, b, bk, tile.as_mut_ptr(), NR);
     for r in 0..mr {
         c[r * ldc..r * ldc + nr].copy_from_slice(&tile[r * NR..r * NR + nr]);
     }
@@ -284,14 +260,9 @@ pub fn gemm(c: &mut [f32], ldc: usize, a: View, b: View) -> KResult {
 /// Scalar microkernel: the twin of `simd_kernel`, same blocking, used by the scalar build.
 ///
 /// # Safety
-/// A(r, kk) for r < mr, kk < kc is where `al` says; B(kk, j) = `b[kk·bk + j]` for j < NR; `c` has
-/// `mr` rows of NR floats `ldc` apart.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, al: ALayout, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
-    let (ars, aks) = match al {
-        ALayout::Packed => (1, MR),
-        ALayout::Rows(lda) => (lda, 1),
-    };
+/// A(r, kk) = `a[kk·MR + r]` for r < mr, kk < kc (a `pack_a` panel); B(kk, j) = `b[kk·bk + j]`
+/// for j < NR; `c` has `mr` rows of NR floats `ldc` apart.
+pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
     let mut acc = [[0.0f32; NR]; MR];
     for r in 0..mr {
         for j in 0..NR {
@@ -301,7 +272,7 @@ pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, al: ALayout, b:
     for kk in 0..kc {
         let brow = b.add(kk * bk);
         for r in 0..mr {
-            let av = *a.add(kk * aks + r * ars);
+            let av = *a.add(kk * MR + r);
             for j in 0..NR {
                 acc[r][j] += av * *brow.add(j);
             }
@@ -316,7 +287,7 @@ pub unsafe fn scalar_kernel(mr: usize, kc: usize, a: *const f32, al: ALayout, b:
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd_impl {
-    use super::{ALayout, MR, NR};
+    use super::{MR, NR};
     use crate::simd::*;
 
     /// v128 per row of the block.
@@ -325,10 +296,8 @@ mod simd_impl {
     /// ROWS × NR block of C in registers; `v128.load32_splat` broadcasts A (a load-port op on
     /// x86, cheaper than a shuffle of a 4-wide A load). Measured on Node 20 / Zen 5: 4×8 beats
     /// 6×8, 4×12, 3×16, 2×16, 5×8 and 8×8 (the larger ones spill in V8's register allocator).
-    /// `DIRECT`: A row-major with rows `lda` apart (one pointer per row), else a `pack_a` panel
-    /// (one pointer, constant offsets): two instantiations, so the packed loop is unchanged.
     #[inline(always)]
-    unsafe fn block<const ROWS: usize, const DIRECT: bool>(kc: usize, a: *const f32, lda: usize, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
+    unsafe fn block<const ROWS: usize>(kc: usize, a: *const f32, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
         let mut acc = [[f32x4_splat(0.0); NV]; ROWS];
         for r in 0..ROWS {
             for v in 0..NV {
@@ -337,32 +306,19 @@ mod simd_impl {
         }
         let mut bp = b;
         let mut ap = a;
-        let mut rows = [a; ROWS];
-        if DIRECT {
-            for (r, p) in rows.iter_mut().enumerate() {
-                *p = a.add(r * lda);
-            }
-        }
         for _ in 0..kc {
             let mut bv = [f32x4_splat(0.0); NV];
             for v in 0..NV {
                 bv[v] = load(bp.add(4 * v));
             }
             for r in 0..ROWS {
-                let at = if DIRECT { rows[r] } else { ap.add(r) };
-                let av = v128_load32_splat(at as *const u32);
+                let av = v128_load32_splat(ap.add(r) as *const u32);
                 for v in 0..NV {
                     acc[r][v] = mul_add(acc[r][v], av, bv[v]);
                 }
             }
             bp = bp.add(bk);
-            if DIRECT {
-                for p in rows.iter_mut() {
-                    *p = p.add(1);
-                }
-            } else {
-                ap = ap.add(MR);
-            }
+            ap = ap.add(MR);
         }
         for r in 0..ROWS {
             for v in 0..NV {
@@ -373,17 +329,12 @@ mod simd_impl {
 
     /// # Safety
     /// As `scalar_kernel`.
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn simd_kernel(mr: usize, kc: usize, a: *const f32, al: ALayout, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
-        match (al, mr) {
-            (ALayout::Packed, 4) => block::<4, false>(kc, a, 0, b, bk, c, ldc),
-            (ALayout::Packed, 3) => block::<3, false>(kc, a, 0, b, bk, c, ldc),
-            (ALayout::Packed, 2) => block::<2, false>(kc, a, 0, b, bk, c, ldc),
-            (ALayout::Packed, _) => block::<1, false>(kc, a, 0, b, bk, c, ldc),
-            (ALayout::Rows(lda), 4) => block::<4, true>(kc, a, lda, b, bk, c, ldc),
-            (ALayout::Rows(lda), 3) => block::<3, true>(kc, a, lda, b, bk, c, ldc),
-            (ALayout::Rows(lda), 2) => block::<2, true>(kc, a, lda, b, bk, c, ldc),
-            (ALayout::Rows(lda), _) => block::<1, true>(kc, a, lda, b, bk, c, ldc),
+    pub unsafe fn simd_kernel(mr: usize, kc: usize, a: *const f32, b: *const f32, bk: usize, c: *mut f32, ldc: usize) {
+        match mr {
+            4 => block::<4>(kc, a, b, bk, c, ldc),
+            3 => block::<3>(kc, a, b, bk, c, ldc),
+            2 => block::<2>(kc, a, b, bk, c, ldc),
+            _ => block::<1>(kc, a, b, bk, c, ldc),
         }
     }
 }
