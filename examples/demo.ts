@@ -60,7 +60,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<{ metrics: Rec
   });
 
   const files = [loss.svg, loss.png, chart.svg, chart.png];
-  log(`\ncharts: ${files.map((f) => relative(process.cwd(), f)).join(', ')}`);
+  log(`charts: ${files.map((f) => relative(process.cwd(), f)).join(', ')}`);
   return { metrics, files };
 }
 
@@ -76,9 +76,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const started = Date.now();
-  const { metrics } = await runDemo({ small: argv.includes('--small'), epochs, outDir: flag('--out') });
-  console.log(`\nco2 demo: ${((Date.now() - started) / 1000).toFixed(1)} s wall time`);
-  for (const [k, v] of Object.entries(metrics)) console.log(`  ${k.padEnd(26)} ${Number.isInteger(v) ? v : v.toPrecision(6)}`);
+  await runDemo({ small: argv.includes('--small'), epochs, outDir: flag('--out') });
+  console.log(`demo: ${((Date.now() - started) / 1000).toFixed(1)} s wall time`);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) await main(process.argv.slice(2));
