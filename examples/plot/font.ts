@@ -142,22 +142,18 @@ function compile(rows: string[]): Glyph {
   const point = (id: number) => [id % w, (id / w | 0) - (CAP_ROWS - 1)];
   const strokes: number[][] = [];
   const starts = [...cells].sort((a, b) => ((adjacent.get(b)?.length ?? 0) % 2) - ((adjacent.get(a)?.length ?? 0) % 2));
+  const unused = (at: number) => (adjacent.get(at) ?? []).find((n) => !used.has(key(at, n)));
   for (const start of starts) {
-    const next = adjacent.get(start) ?? [];
-    if (next.length === 0) {
+    if (!adjacent.has(start)) {
       strokes.push(point(start)); // a lone cell: a dot
       continue;
     }
-    for (;;) {
-      let at = start;
-      if (!(adjacent.get(at) ?? []).some((n) => !used.has(key(at, n)))) break;
-      const line = point(at);
-      for (;;) {
-        const n = (adjacent.get(at) ?? []).find((m) => !used.has(key(at, m)));
-        if (n === undefined) break;
+    // Each walk follows unused edges from `start` until it is stuck.
+    while (unused(start) !== undefined) {
+      const line = point(start);
+      for (let at = start, n = unused(at); n !== undefined; at = n, n = unused(at)) {
         used.add(key(at, n));
         line.push(...point(n));
-        at = n;
       }
       strokes.push(line);
     }
