@@ -4,6 +4,7 @@
  * layer two outputs.
  *
  *   npm run example -- co2 [--small]
+ *   npm run demo       # this example with fit's progress bar, then plots in demo-out/ (examples/demo.ts)
  *
  * The Keras model this mirrors:
  *
@@ -28,8 +29,28 @@ const LOOKBACK = 24;
 /** The last 10 years of targets (May 2010 – April 2020) are the test set. */
 const TEST_MONTHS = 120;
 
-export async function run(options: ExampleOptions = {}): Promise<Record<string, number>> {
-  const { small = false, log = console.log } = options;
+export interface Co2Options extends ExampleOptions {
+  /** fit's `verbose`: 1 draws Keras' progress bar per epoch, 0 logs a summary line every 10 epochs. Defaults to 0. */
+  verbose?: 0 | 1;
+}
+
+/** What `forecast` returns: the numbers `run` returns, and the series the demo plots. */
+export interface Co2Forecast {
+  metrics: Record<string, number>;
+  /** fit's History: `loss` and `val_loss` per epoch (scaled units). */
+  history: { loss: number[]; val_loss: number[] };
+  /** The test months, in ppm: their dates ('YYYY-MM-01'), the measurements and each forecast. */
+  test: { dates: string[]; truth: number[]; gru: number[]; seasonalNaive: number[]; persistence: number[] };
+}
+
+/** Trains and tests the forecaster; prints as it goes. */
+export async function run(options: Co2Options = {}): Promise<Record<string, number>> {
+  return (await forecast(options)).metrics;
+}
+
+/** `run`, also returning the loss curves and the test decade's forecasts. */
+export async function forecast(options: Co2Options = {}): Promise<Co2Forecast> {
+  const { small = false, log = console.log, verbose = 0 } = options;
   await init();
   setSeed(7);
 
@@ -95,10 +116,10 @@ export async function run(options: ExampleOptions = {}): Promise<Record<string, 
     // The last 10 % of training windows (the most recent ones, as Keras takes them) watch for
     // overfitting; the test decade stays out of it.
     validationSplit: 0.1,
-    verbose: 0,
+    verbose,
     callbacks: {
       onEpochEnd: (epoch: number, logs?: Logs) => {
-        if (small || epoch % 10 === 9 || epoch === 0) log(`epoch ${epoch + 1}/${epochs}  ${fmtLogs(logs ?? {})}`);
+        if (verbose === 0 && (small || epoch % 10 === 9 || epoch === 0)) log(`epoch ${epoch + 1}/${epochs}  ${fmtLogs(logs ?? {})}`);
       },
     },
   });
@@ -107,37 +128,39 @@ export async function run(options: ExampleOptions = {}): Promise<Record<string, 
 
   // ---- evaluation in ppm -----------------------------------------------------------------------
   const p = (net.predict(xTest) as Tensor).data;
-  let se = 0;
-  let seSeasonal = 0;
-  let sePersistence = 0;
+  const test: Co2Forecast['test'] = { dates: [], truth: [], gru: [], seasonalNaive: [], persistence: [] };
   for (let k = 0; k < nTest; k++) {
     const i = nTrain + k; // window index; its target is month i + LOOKBACK
     const month = i + LOOKBACK;
-    const forecast = last(i) + p[k] * scale;
-    se += (forecast - series[month]) ** 2;
+    test.dates.push(co2.dates[month]);
+    test.truth.push(series[month]);
+    test.gru.push(last(i) + p[k] * scale);
     // Seasonal naive: the same month one year earlier.
-    seSeasonal += (series[month - 12] - series[month]) ** 2;
+    test.seasonalNaive.push(series[month - 12]);
     // Persistence: this month again (shown for scale: the seasonal cycle moves up to ~2 ppm a month).
-    sePersistence += (series[month - 1] - series[month]) ** 2;
+    test.persistence.push(series[month - 1]);
   }
-  const rmse = Math.sqrt(se / nTest);
-  const seasonalNaiveRmse = Math.sqrt(seSeasonal / nTest);
-  const persistenceRmse = Math.sqrt(sePersistence / nTest);
+  const rmse = (f: number[]) => Math.sqrt(f.reduce((s, v, k) => s + (v - test.truth[k]) ** 2, 0) / nTest);
+  const mae = (f: number[]) => f.reduce((s, v, k) => s + Math.abs(v - test.truth[k]), 0) / nTest;
 
   log(`trained ${losses.length} epochs in ${seconds.toFixed(1)} s; loss ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)}`);
-  log(`test RMSE over ${nTest} months (${co2.dates[nTrain + LOOKBACK]} … ${co2.dates[series.length - 1]}):`);
-  log(`  GRU                                  ${rmse.toFixed(3)} ppm`);
-  log(`  seasonal naive (12 months earlier)   ${seasonalNaiveRmse.toFixed(3)} ppm`);
-  log(`  persistence (previous month)         ${persistenceRmse.toFixed(3)} ppm`);
+  log(`test error over ${nTest} months (${test.dates[0]} … ${test.dates[nTest - 1]}), ppm:   RMSE     MAE`);
+  log(`  GRU                                  ${rmse(test.gru).toFixed(3)}   ${mae(test.gru).toFixed(3)}`);
+  log(`  seasonal naive (12 months earlier)   ${rmse(test.seasonalNaive).toFixed(3)}   ${mae(test.seasonalNaive).toFixed(3)}`);
+  log(`  persistence (previous month)         ${rmse(test.persistence).toFixed(3)}   ${mae(test.persistence).toFixed(3)}`);
 
   net.dispose();
-  return {
-    testRmsePpm: rmse,
-    seasonalNaiveRmsePpm: seasonalNaiveRmse,
-    persistenceRmsePpm: persistenceRmse,
+  const metrics = {
+    testRmsePpm: rmse(test.gru),
+    testMaePpm: mae(test.gru),
+    seasonalNaiveRmsePpm: rmse(test.seasonalNaive),
+    seasonalNaiveMaePpm: mae(test.seasonalNaive),
+    persistenceRmsePpm: rmse(test.persistence),
+    persistenceMaePpm: mae(test.persistence),
     firstLoss: losses[0],
     lastLoss: losses[losses.length - 1],
     epochs: losses.length,
     seconds,
   };
+  return { metrics, history: { loss: losses, val_loss: history.history.val_loss as number[] }, test };
 }

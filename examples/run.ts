@@ -1,8 +1,8 @@
 /**
  * Runs one example: `npm run example -- NAME [--small] [--epochs N]`, NAME one of
- * sentiment, co2, custom-cell. `npm run demo` runs sentiment in full. Prints the example's
- * progress, then the numbers it returns (the ones test/examples/examples.test.ts checks) and the
- * wall time.
+ * sentiment, co2, custom-cell. Prints the example's progress, then the numbers it returns (the
+ * ones test/examples/examples.test.ts checks) and the wall time. (`npm run demo` is demo.ts: co2
+ * with charts.)
  */
 import type { ExampleOptions } from './util.ts';
 

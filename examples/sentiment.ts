@@ -2,8 +2,7 @@
  * Sentiment of short reviews with a two-layer GRU: the UCI "Sentiment Labelled Sentences"
  * (3,000 sentences from amazon, imdb and yelp, half positive; data/sentiment/README.md).
  *
- *   npm run demo                       # = npm run example -- sentiment
- *   npm run example -- sentiment --small
+ *   npm run example -- sentiment [--small]
  *
  * The Keras model this mirrors:
  *

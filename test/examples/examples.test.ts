@@ -5,8 +5,12 @@
  * Keras cell API (`rnn({cell})`) matches `gru` to 1e-6 (it is in fact bit-identical).
  * Full-mode numbers are in examples/README.md.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run as runCo2 } from '../../examples/co2.ts';
+import { runDemo } from '../../examples/demo.ts';
 import { run as runCustomCell } from '../../examples/custom-cell.ts';
 import { run as runSentiment, SENTIMENT_PACKAGE_ACCURACY } from '../../examples/sentiment.ts';
 
@@ -41,6 +45,27 @@ describe('examples (small mode)', () => {
     // The baseline itself: May 2010 – April 2020, ~2.3 ppm/year of growth plus noise.
     expect(r.seasonalNaiveRmsePpm).toBeGreaterThan(2);
     expect(r.seasonalNaiveRmsePpm).toBeLessThan(3);
+    // MAE never exceeds RMSE.
+    for (const k of ['test', 'seasonalNaive', 'persistence']) expect(r[`${k}MaePpm`], k).toBeLessThanOrEqual(r[`${k}RmsePpm`]);
+  });
+
+  it('demo (npm run demo): the co2 numbers, and the loss and forecast charts as SVG and PNG', async () => {
+    const outDir = await mkdtemp(join(tmpdir(), 'fastgru-demo-'));
+    try {
+      const { metrics, files } = await runDemo({ ...quiet, verbose: 0, outDir });
+      const { seconds: _d, ...demo } = metrics;
+      const { seconds: _c, ...co2 } = await runCo2(quiet);
+      expect(demo).toEqual(co2); // the same run, plus charts
+      expect(files.map((f) => f.slice(outDir.length + 1)).sort()).toEqual(['forecast.png', 'forecast.svg', 'loss.png', 'loss.svg']);
+      for (const f of files) {
+        const bytes = await readFile(f);
+        if (f.endsWith('.png')) expect([...bytes.subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10]);
+        else expect(bytes.toString('utf8')).toMatch(/^<svg [^]*<\/svg>\n$/);
+        expect(bytes.length).toBeGreaterThan(1000);
+      }
+    } finally {
+      await rm(outDir, { recursive: true, force: true });
+    }
   });
 
   it('custom-cell: rnn(gruCell) and rnn(stackedRNNCells) match gru stacks (≤ 1e-6), before and after training', async () => {

@@ -34,6 +34,13 @@ export { input, InputLayer } from './layers/Input.js';
 export type { InputArgs } from './layers/Input.js';
 export { LayerWeight } from './layers/Layer.js';
 export type { CallArgs, NodeContext, BackwardContext, WeightSpec } from './layers/Layer.js';
+// Types that public signatures mention, exported so that the API reference (npm run docs) can show them.
+export type { Node } from './models/SymbolicTensor.js';
+export type { TypedData } from './tensor.js';
+export type { Backend, WasmBuffer, DType } from './wasm/memory.js';
+export type { MetricIdentifier } from './training/Trainer.js';
+export type { SaveHandlerLike } from './models/Model.js';
+export type { LayerClass } from './layers/serialization.js';
 export { SymbolicTensor } from './models/SymbolicTensor.js';
 export { Model, model } from './models/Model.js';
 export type { ModelArgs } from './models/Model.js';

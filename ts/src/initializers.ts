@@ -274,7 +274,11 @@ const BY_CLASS: Record<string, (config: Record<string, unknown>) => Initializer>
   Orthogonal: (c) => new Orthogonal(c as { gain?: number }),
 };
 
-export type InitializerIdentifier = keyof typeof BY_NAME | Initializer | InitializerConfig;
+/**
+ * An initializer by name ('glorotUniform', 'orthogonal', 'zeros', ...: camelCase or Keras'
+ * snake_case), as a `{className, config}` object, or an instance.
+ */
+export type InitializerIdentifier = string | Initializer | InitializerConfig;
 
 /** Resolves 'glorotUniform' (or snake_case 'glorot_uniform'), {className, config} or an instance. */
 export function getInitializer(id: InitializerIdentifier | string, where: string): Initializer {

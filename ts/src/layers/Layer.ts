@@ -162,6 +162,21 @@ interface PendingWeight extends WeightRequest {
   initializer: Initializer;
 }
 
+/**
+ * Base of every layer, built-in or user-written (Keras `keras.layers.Layer`).
+ *
+ * - `apply(x)` runs eagerly on `Tensor`s or, given `SymbolicTensor`s from `input()`, records a
+ *   graph node for `model({inputs, outputs})`.
+ * - Weights live in one flat parameter buffer (and one gradient buffer) in wasm memory per layer;
+ *   `getWeights` / `setWeights` speak Keras names, order and layout.
+ * - A user layer subclasses this and overrides `build(inputShape)` (declaring weights with
+ *   `this.addWeight(...)`), `call(inputs, {training, mask})`, and for training
+ *   `backward(dOutputs, {inputs, outputs})`, which returns dL/dinputs and adds weight gradients
+ *   with `weight.addGradient(g)` (gradients accumulate; the trainer zeroes them once per step).
+ *   Optional: `computeOutputShape`, `computeMask`, `getConfig` (with `registerLayerClass` for
+ *   loading). `test/training/model.test.ts` has complete examples.
+ * - `dispose()` frees the layer's wasm memory.
+ */
 export abstract class Layer {
   readonly name: string;
   trainable: boolean;

@@ -37,6 +37,24 @@ export interface ForwardRecord {
   activityPenalty: number;
 }
 
+/**
+ * A graph of layers between symbolic inputs and outputs: Keras' functional `Model`. Make one with
+ * {@link model}`({inputs, outputs})` over {@link input}`({shape})`; {@link Sequential} is the
+ * plain-stack subclass. A model is itself a `Layer`, so it can be applied inside another model.
+ *
+ * Keras methods: `compile`, `fit`, `evaluate`, `predict`, `trainOnBatch`, `testOnBatch`,
+ * `summary`, `getLayer`, `getWeights` / `setWeights`, `getConfig`, `save`, and `dispose`, which
+ * frees the wasm memory of every layer and of the optimizer. `createStream` runs it one time step
+ * at a time. Set `stopTraining = true` (e.g. from a callback) to end `fit`.
+ *
+ * @example
+ * ```ts
+ * const inputs = input({ shape: [24, 1] });
+ * const [, state] = layers.gru({ units: 32, returnSequences: true, returnState: true }).apply(inputs) as SymbolicTensor[];
+ * const net = model({ inputs, outputs: layers.dense({ units: 1 }).apply(state) as SymbolicTensor });
+ * net.compile({ optimizer: 'adam', loss: 'mse' });
+ * ```
+ */
 export class Model extends Layer {
   readonly className: string = 'Functional';
   /** Set to true (e.g. from a callback) to stop `fit` after the current batch. */
@@ -158,7 +176,7 @@ export class Model extends Layer {
     });
   }
 
-  /** One forward run of the plan. `node` offsets are unused: node ids are global. */
+  /** @internal One forward run of the plan. `node` offsets are unused: node ids are global. */
   runForward(xs: Tensor[], training: boolean): ForwardRecord {
     this.assertLive();
     this.checkInputs(xs);
@@ -203,6 +221,7 @@ export class Model extends Layer {
    * One backward run for the forward `record` (which must be a training run): `dOutputs` are
    * dL/doutputs (null = that output is not in the loss). Weight gradients accumulate into every
    * layer's gradient buffer. Returns dL/dinputs (null for inputs without a gradient).
+   * @internal
    */
   runBackward(record: ForwardRecord, dOutputs: (Tensor | null)[]): (Tensor | null)[] {
     this.assertLive();
@@ -316,6 +335,7 @@ export class Model extends Layer {
     return this._layers.flatMap((l) => (l.built ? l.getGradients() : []));
   }
 
+  /** Replaces every layer's weights, in `getWeights` order; all shapes are checked before any is written. */
   setWeights(weights: (Tensor | Float32Array)[]): void {
     this.assertLive();
     const total = this._layers.reduce((a, l) => a + l.weights.length, 0);

@@ -15,6 +15,12 @@ export interface SequentialArgs {
   name?: string;
 }
 
+/**
+ * A plain stack of layers (Keras `keras.Sequential`, tfjs `tf.sequential`): make one with
+ * {@link sequential}`({layers})` or grow it with `add` / `pop`. It is built as a functional graph as
+ * soon as the input shape is known: from the first layer's `inputShape`, an `input()` added first,
+ * `build(shape)`, or the first data it sees. Everything else is {@link Model}'s.
+ */
 export class Sequential extends Model {
   readonly className: string = 'Sequential';
   private stack: Layer[] = [];

@@ -149,6 +149,12 @@ export function leafLayers(layers: Layer[]): Layer[] {
   return out;
 }
 
+/**
+ * The training loop of a model: `model.compile(args)` makes one, and the model's `fit`,
+ * `evaluate`, `trainOnBatch` and `testOnBatch` delegate to it, so most code never touches it.
+ * One step is the layers' forward kernels, one fused loss-and-gradient call per output, the
+ * layers' backward kernels, and one optimizer call that clips, decays and updates every weight.
+ */
 export class Trainer {
   readonly optimizer: Optimizer;
   private readonly outputs: OutputSpec[];
