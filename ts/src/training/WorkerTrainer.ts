@@ -227,6 +227,11 @@ export class WorkerTrainer {
       signal?.addEventListener('abort', onAbort, { once: true });
       endpoint.keepAlive(true);
       endpoint.post(msg, transfer);
+      // The worker may have died before this fit listened (a script that failed to load).
+      const dead = endpoint.failure();
+      if (dead) this.running.fail(workerStopped(dead));
+      // An abort while the worker was starting fired no event here.
+      else if (signal?.aborted) onAbort();
     });
   }
 
@@ -256,7 +261,7 @@ export class WorkerTrainer {
       endpoint.onFailure((e) => {
         // Dead: the next fit starts a new worker.
         this.endpoint = null;
-        this.running?.fail(new FastGruError(`the training worker stopped: ${e.message}; the model keeps the weights it had before this fit`));
+        this.running?.fail(workerStopped(e));
       });
       return endpoint;
     })();
@@ -273,6 +278,10 @@ export class WorkerTrainer {
  * CJS build alike), or, run from the TypeScript sources (tests), the built one in dist/.
  */
 const DEFAULT_WORKER_URLS = (): URL[] => [new URL('./fastgru-worker.mjs', import.meta.url), new URL('../../../dist/fastgru-worker.mjs', import.meta.url)];
+
+function workerStopped(e: Error): FastGruError {
+  return new FastGruError(`the training worker stopped: ${e.message}; the model keeps the weights it had before this fit`);
+}
 
 /** Which hooks the worker forwards, and which it waits for (those of user code, which may stop training). */
 function routesOf(callbacks: Callback[]): HookRoutes {

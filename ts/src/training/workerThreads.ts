@@ -16,6 +16,8 @@ export interface Endpoint {
   onMessage(handler: (message: unknown) => void): void;
   /** Called once if the other side dies (an uncaught error, an exit, a message that cannot be read). */
   onFailure(handler: (error: Error) => void): void;
+  /** Why the other side died, or null while it lives (for a fit that starts after the failure was reported). */
+  failure(): Error | null;
   /** Stops the worker (main side only). */
   terminate(): void;
   /** Node: whether the worker keeps the process alive (it should while it trains, not while idle). */
@@ -40,12 +42,12 @@ export async function spawnWorker(url: URL): Promise<Endpoint> {
   if (isNode) {
     const { Worker } = await workerThreads();
     const worker = new Worker(url);
-    let failed = false;
+    let failed: Error | null = null;
     let stopping = false;
     const failures: ((e: Error) => void)[] = [];
     const fail = (e: Error): void => {
       if (failed || stopping) return;
-      failed = true;
+      failed = e;
       for (const f of failures) f(e);
     };
     worker.on('error', (e) => fail(e instanceof Error ? e : new FastGruError(String(e))));
@@ -56,6 +58,7 @@ export async function spawnWorker(url: URL): Promise<Endpoint> {
       post: (m, t) => worker.postMessage(m, t as never),
       onMessage: (h) => void worker.on('message', h),
       onFailure: (h) => void failures.push(h),
+      failure: () => failed,
       terminate: () => {
         stopping = true;
         void worker.terminate();
@@ -66,10 +69,11 @@ export async function spawnWorker(url: URL): Promise<Endpoint> {
   if (typeof Worker !== 'function') throw new ValueError('WorkerTrainer needs Web Workers (browsers) or worker_threads (Node); this runtime has neither');
   const worker = new Worker(url, { type: 'module' });
   const failures: ((e: Error) => void)[] = [];
-  let failed = false;
+  let failed: Error | null = null;
+  let stopping = false;
   const fail = (e: Error): void => {
-    if (failed) return;
-    failed = true;
+    if (failed || stopping) return;
+    failed = e;
     for (const f of failures) f(e);
   };
   worker.addEventListener('error', (e) => {
@@ -82,8 +86,9 @@ export async function spawnWorker(url: URL): Promise<Endpoint> {
     post: (m, t) => worker.postMessage(m, t ?? []),
     onMessage: (h) => worker.addEventListener('message', (e) => h(e.data)),
     onFailure: (h) => void failures.push(h),
+    failure: () => failed,
     terminate: () => {
-      failed = true;
+      stopping = true;
       worker.terminate();
     },
     keepAlive: () => {},
@@ -102,6 +107,7 @@ export async function parentEndpoint(): Promise<Endpoint> {
       post: (m, t) => parentPort.postMessage(m, t as never),
       onMessage: (h) => void parentPort.on('message', h),
       onFailure: () => {},
+      failure: () => null,
       terminate: unsupported('terminate()'),
       keepAlive: () => {},
     };
@@ -114,6 +120,7 @@ export async function parentEndpoint(): Promise<Endpoint> {
     post: (m, t) => scope.postMessage!(m, t ?? []),
     onMessage: (h) => scope.addEventListener('message', (e) => h(e.data)),
     onFailure: () => {},
+    failure: () => null,
     terminate: unsupported('terminate()'),
     keepAlive: () => {},
   };
