@@ -306,6 +306,68 @@ describe('abort, pause, resume', () => {
   });
 });
 
+/**
+ * A user layer (a per-feature scale), written against whichever fastgru module it is given: the
+ * test builds it from ts/src here and from dist/ in the worker module below.
+ */
+const SCALE_LAYER = `
+export function defineScale(fg) {
+  return class Scale extends fg.Layer {
+    className = 'Scale';
+    static fromConfig(config) { return new Scale(config); }
+    build(shape) { this.scale = this.addWeight('scale', [shape[shape.length - 1]], 'ones'); }
+    call(x) {
+      const s = this.scale.read().data;
+      return new fg.Tensor(Float32Array.from(x.data, (v, i) => v * s[i % s.length]), x.shape);
+    }
+    backward(d, ctx) {
+      const x = ctx.inputs[0];
+      const s = this.scale.read().data;
+      const ds = new Float32Array(s.length);
+      const dx = Float32Array.from(d.data, (g, i) => { ds[i % s.length] += g * x.data[i]; return g * s[i % s.length]; });
+      this.scale.addGradient(ds);
+      return new fg.Tensor(dx, x.shape);
+    }
+  };
+}
+`;
+
+describe('custom layers', () => {
+  it('train in a worker module that registers them (and fail with a pointer to it in the default worker)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fastgru-worker-'));
+    try {
+      writeFileSync(join(dir, 'scale.mjs'), SCALE_LAYER);
+      writeFileSync(
+        join(dir, 'my-worker.mjs'),
+        `import * as fg from ${JSON.stringify(join(ROOT, 'dist/fastgru.mjs'))};\nimport { defineScale } from './scale.mjs';\nfg.registerLayerClass('Scale', defineScale(fg));\nfg.startTrainingWorker();\n`,
+      );
+      const src = await import('../../ts/src/index.ts');
+      const { defineScale } = await import(join(dir, 'scale.mjs'));
+      const Scale = defineScale(src);
+      src.registerLayerClass('Scale', Scale);
+      const run = async (worker: false | { workerUrl: string }) => {
+        setSeed(8);
+        const m = sequential({ layers: [new Scale({ name: 'scale', inputShape: [T, D] }), layers.gru({ units: H }), layers.dense({ units: 1 })] });
+        m.compile({ optimizer: 'adam', loss: 'mse' });
+        const h = await m.fit(x, y, { ...FIT, worker });
+        const s = snapshot(m, h);
+        m.dispose();
+        return s;
+      };
+      const main = await run(false);
+      expect(await run({ workerUrl: join(dir, 'my-worker.mjs') })).toEqual(main);
+
+      setSeed(8);
+      const m = sequential({ layers: [new Scale({ name: 'scale', inputShape: [T, D] }), layers.dense({ units: 1 })] });
+      m.compile({ optimizer: 'sgd', loss: 'mse' });
+      await expect(m.fit(x, y, { ...FIT, worker: true })).rejects.toThrow(/unknown layer class 'Scale'.*registerLayerClass and calls startTrainingWorker/);
+      m.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('errors', () => {
   it('a NonFiniteError in the worker rejects with the same class and message, after the state of the last good batch', async () => {
     const yBad = new Tensor(Float32Array.from(y.data, (v, i) => (i === 13 ? NaN : v)), y.shape);

@@ -68,6 +68,7 @@ export class WorkerTrainer {
    *   it, with the same optimizer, losses and metrics, and writes the result back into it.
    */
   constructor(
+    /** The model this trainer trains (in the worker) and writes the results back into. */
     readonly model: Model,
     args: WorkerTrainerArgs = {},
   ) {

@@ -111,7 +111,8 @@ async function rebuild(msg: FitMessage): Promise<Model> {
     const Kind = e.constructor as new (m: string) => FastGruError;
     throw new Kind(
       `${e.message} (while rebuilding the model in the training worker: a custom layer class must be registered there too, ` +
-        'in a worker module of your own that calls registerLayerClass and imports fastgru/worker, passed as WorkerTrainer({workerUrl}); or train on the main thread)',
+        'in a worker module of your own that calls registerLayerClass and calls startTrainingWorker(), passed as new WorkerTrainer(model, {workerUrl}) ' +
+        'or fit({worker: {workerUrl}}); or train on the main thread)',
     );
   }
 }

@@ -131,7 +131,3 @@ export function setCallbackState(cb: Callback, state: Record<string, unknown>): 
   for (const [k, v] of Object.entries(state)) fields[k] = unpackValue(v);
 }
 
-/** The class name a portable callback is sent under. */
-export function portableName(cb: Callback): string {
-  return portableOf(cb)![0];
-}
