@@ -429,7 +429,15 @@ describe('errors', () => {
     await expect(t.fit(x, y, { ...FIT, callbacks: [new MyStopping()] })).rejects.toThrow(/extends EarlyStopping/);
     const dataset = { async *[Symbol.asyncIterator]() { yield { xs: x, ys: y }; } };
     await expect(m.fit(dataset, { worker: true })).rejects.toThrow(/datasets .* cannot be sent to a worker/);
-    expect(() => new WorkerTrainer(sequential({ layers: [layers.dense({ units: 1, inputShape: [2] })] }))).toThrow(ValueError);
+    expect(() => new WorkerTrainer(sequential({ layers: [layers.dense({ units: 1, inputShape: [2] })] }))).toThrow(/is not compiled/);
+    const unbuilt = sequential({ layers: [layers.dense({ units: 1 })] });
+    unbuilt.compile({ optimizer: 'sgd', loss: 'mse' });
+    await expect(unbuilt.fit(y, y, { worker: true })).rejects.toThrow(/is not built yet/);
+    unbuilt.dispose();
+    const stateful = sequential({ layers: [layers.gru({ units: 2, stateful: true, batchInputShape: [8, T, D] }), layers.dense({ units: 1 })] });
+    stateful.compile({ optimizer: 'sgd', loss: 'mse' });
+    await expect(stateful.fit(x, y, { worker: true })).rejects.toThrow(/'gru_\d+' are stateful/);
+    stateful.dispose();
     // A Callback subclass runs on the main thread: it can stop training, not read the weights.
     class ReadsWeights extends Callback {
       override async onEpochEnd() {

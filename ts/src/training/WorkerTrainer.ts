@@ -125,6 +125,14 @@ export class WorkerTrainer {
       throw new ValueError('WorkerTrainer.fit: datasets (iterables of batches) cannot be sent to a worker; pass tensors, or train on the main thread (fit without worker)');
     }
     if (y === undefined || y === null) throw new ValueError('fit(x, y): targets are missing');
+    if (!model.built) {
+      throw new ValueError(`WorkerTrainer.fit: model '${model.name}' is not built yet, so it has no weights to send to the worker; give the first layer an inputShape, or run it on data (predict) once first`);
+    }
+    // A stateful GRU's carried states are not weights: they would not cross to the worker and back.
+    const stateful = leafLayers(model.layers).filter((l) => (l as { stateful?: boolean }).stateful === true);
+    if (stateful.length) {
+      throw new ValueError(`WorkerTrainer.fit: layer(s) ${stateful.map((l) => `'${l.name}'`).join(', ')} are stateful; their carried states do not cross to a worker. Train on the main thread (fit without worker)`);
+    }
     const backend = getBackend();
     if (!backend.module) throw new ValueError('WorkerTrainer: the wasm backend has no compiled module to send to the worker; load it with init()');
 
