@@ -16,7 +16,7 @@ import { Dropout } from '../layers/Dropout.js';
 import type { Model } from '../models/Model.js';
 import { globalRandom } from '../random.js';
 import { AbortError, FastGruError } from '../wasm/errors.js';
-import { Callback, History, Logs } from './callbacks.js';
+import { Callback, CallbackParams, History, Logs } from './callbacks.js';
 import { nextTurn } from './nextTurn.js';
 import { leafLayers } from './Trainer.js';
 import type { FitArgs, Trainer } from './Trainer.js';
@@ -44,7 +44,7 @@ class Bridge extends Callback {
     super();
   }
 
-  override setParams(params: Record<string, unknown> & { epochs: number; steps: number | null; verbose: number | 'auto' }): void {
+  override setParams(params: CallbackParams): void {
     super.setParams(params);
     this.port.post({ type: 'params', params } satisfies FromWorker);
   }
@@ -73,7 +73,7 @@ class Bridge extends Callback {
   private async boundary(): Promise<void> {
     await nextTurn();
     while (this.control.paused && !this.control.aborted) await new Promise<void>((resolve) => (this.control.wake = resolve));
-    if (this.control.aborted) throw new AbortError('fit() was aborted');
+    if (this.control.aborted) throw new AbortError(`fit() was aborted at a batch boundary (after iteration ${this.requireModel().optimizer?.iterations ?? 0})`);
   }
 }
 
