@@ -42,6 +42,7 @@ const SUITE_TIMEOUT_MS = 180_000;
 const SUITES = [
   'test/browser/dist.browser.ts',
   'test/browser/storage.browser.ts',
+  'test/browser/worker.browser.ts',
   'test/kernels/simd-vs-scalar.test.ts',
   'test/layers/tfjs-parity.test.ts',
   'test/layers/layers-a-tfjs-parity.test.ts',
