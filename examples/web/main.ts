@@ -226,6 +226,7 @@ interface Current {
 }
 let current: Current | null = null;
 let run: Run | null = null;
+let stopped = false;
 
 const sizes = sentimentSizes(SMALL);
 let data: { xTrain: Tensor; yTrain: Tensor; xVal: Tensor; yVal: Tensor; vocab: Vocabulary; nTrain: number } | null = null;
@@ -292,14 +293,23 @@ async function train(): Promise<void> {
   const started = performance.now();
   ui.status.dataset.trainsIn = TRAINS_IN;
   setState('training');
+  stopped = false;
   run = startTraining(model, xTrain, yTrain, [xVal, yVal], hooks);
   try {
-    const history = await run.done;
+    let history: History | null;
+    try {
+      history = await run.done;
+    } catch (e) {
+      // Stop aborts fit; the model keeps the weights of the last finished batch.
+      if ((e as Error)?.name !== 'AbortError') throw e;
+      history = (e as { history?: History }).history ?? null;
+    }
     window1 = performance.now();
     current = { model, vocab, maxlen: sizes.maxlen, origin: 'trained here' };
-    const epochs = history?.history.loss?.length ?? epochNow;
     const valAcc = history?.history.val_accuracy?.at(-1);
-    ui.status.textContent = `trained ${epochs} epoch${epochs === 1 ? '' : 's'} in ${((performance.now() - started) / 1000).toFixed(1)} s${valAcc === undefined ? '' : ` · val accuracy ${valAcc.toFixed(3)}`}`;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const batches = series.x.length;
+    ui.status.textContent = (stopped ? `stopped after ${batches} batch${batches === 1 ? '' : 'es'} (${seconds} s)` : `trained ${EPOCHS} epoch${EPOCHS === 1 ? '' : 's'} in ${seconds} s`) + (valAcc === undefined ? '' : ` · val accuracy ${valAcc.toFixed(3)}`);
     showResponsiveness();
     setState('ready');
     await predict();
@@ -374,6 +384,7 @@ ui.resume.addEventListener('click', () => {
   setState('training');
 });
 ui.stop.addEventListener('click', () => {
+  stopped = true;
   run?.stop();
   ui.stop.disabled = true;
   ui.status.textContent += ' · stopping…';

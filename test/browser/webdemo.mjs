@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The web demo (examples/web/, `npm run demo:web`) driven in headless Chromium, as a user would:
- * Train, watch the chart grow, Predict, Save to IndexedDB, reload the page, Load, Predict again.
+ * Train (with a Pause and Resume), watch the chart grow, Predict, Save to IndexedDB, Train again and
+ * Stop, reload the page, Load, Predict again.
  * Part of `npm run test:browser`, after run.mjs.
  *
  * Checks: the chart gets points and they keep changing during training; no main-thread task over
@@ -66,12 +67,34 @@ try {
     const status = document.getElementById('status');
     window.__points = [];
     new MutationObserver(() => window.__points.push(Number(status.dataset.points))).observe(status, { attributes: true, attributeFilter: ['data-points'] });
+    // The small model trains 30 batches in well under a second: Pause / Stop are clicked from
+    // inside the page at the chart's first point, where a click from here could come too late.
+    window.__clickAtFirstPoint = (id) => {
+      const o = new MutationObserver(() => {
+        if (Number(status.dataset.points) > 0) {
+          o.disconnect();
+          document.getElementById(id).click();
+        }
+      });
+      o.observe(status, { attributes: true, attributeFilter: ['data-points'] });
+    };
+    window.__clickAtFirstPoint('pause');
   });
   const tTrain = performance.now();
   await page.click('#train');
   await page.waitForFunction(() => window.__points.some((n) => n > 0), null, { timeout: 60_000 });
-  const firstPoints = Number(await page.getAttribute('#status', 'data-points'));
-  await page.waitForFunction((n) => Number(document.getElementById('status').dataset.points) > n || document.getElementById('status').dataset.state === 'ready', firstPoints, { timeout: TRAIN_TIMEOUT_MS });
+  // Pause: the chart stops growing (after the batch in flight lands); Resume: it goes on.
+  await page.waitForFunction(() => ['paused', 'ready'].includes(document.getElementById('status').dataset.state), null, { timeout: 60_000 });
+  if ((await page.getAttribute('#status', 'data-state')) === 'paused') {
+    await page.waitForTimeout(300);
+    const before = await page.getAttribute('#status', 'data-points');
+    await page.waitForTimeout(700);
+    const after = await page.getAttribute('#status', 'data-points');
+    check(before === after, 'Pause stops training', `${before} points, 0.7 s later ${after}`);
+    await page.click('#resume');
+  } else {
+    check(false, 'Pause stops training', 'training ended before the page was paused');
+  }
   await state('ready', TRAIN_TIMEOUT_MS);
   const trainSeconds = (performance.now() - tTrain) / 1000;
   const points = await page.evaluate(() => window.__points);
@@ -100,6 +123,18 @@ try {
   check(true, 'saved', await page.textContent('#storage-status'));
   mkdirSync(dirname(screenshot), { recursive: true });
   await page.screenshot({ path: screenshot, fullPage: true });
+
+  // ---- Train again and Stop at once: training ends early, nothing is saved ----
+  const fullPoints = Number(await page.getAttribute('#status', 'data-points'));
+  await page.evaluate(() => {
+    window.__points = [];
+    window.__clickAtFirstPoint('stop');
+  });
+  await page.click('#train');
+  await page.waitForFunction(() => window.__points.some((n) => n > 0), null, { timeout: 60_000 });
+  await state('ready', TRAIN_TIMEOUT_MS);
+  const stoppedPoints = Number(await page.getAttribute('#status', 'data-points'));
+  check(stoppedPoints < fullPoints, 'Stop ends training early', `${stoppedPoints} of ${fullPoints} batches; ${await page.textContent('#status')}`);
 
   // ---- reload, load from IndexedDB, same sentence, same probability ----
   await page.reload();
