@@ -120,8 +120,8 @@ function chart(el: HTMLElement, title: string, range?: [number, number]): uPlot 
       axes: [{ label: 'epoch' }, { size: 50 }],
       series: [
         { label: 'epoch', value: epochValue },
-        { label: 'train (running mean per batch)', stroke: '#2f6fdf', width: 1.5, value: num, points: { show: false } },
-        { label: 'val (per epoch)', stroke: '#c2410c', width: 2, spanGaps: true, value: num, points: { show: true, size: 7, fill: '#c2410c' } },
+        { label: 'train', stroke: '#2f6fdf', width: 1.5, value: num, points: { show: false } },
+        { label: 'val', stroke: '#c2410c', width: 2, spanGaps: true, value: num, points: { show: true, size: 7, fill: '#c2410c' } },
       ],
       legend: { live: true },
     },
@@ -285,6 +285,7 @@ async function train(): Promise<void> {
       ui.status.dataset.epoch = String(epoch + 1);
       epochNow = epoch + 1;
       scheduleDraw();
+      showResponsiveness();
     },
   };
   maxLag = 0;
@@ -342,7 +343,10 @@ async function predict(): Promise<void> {
   const bar = document.createElement('span');
   bar.className = 'bar';
   bar.innerHTML = `<i style="width:${(100 * p).toFixed(1)}%"></i>`;
-  ui.prediction.append(b, ` · P(positive) = ${p.toFixed(4)}`, bar, ` ${seq.length} words, ${unknown} not in the vocabulary · model ${current.origin}`);
+  const detail = document.createElement('div');
+  detail.className = 'note';
+  detail.textContent = `${seq.length} words, ${unknown} not in the vocabulary · model ${current.origin}`;
+  ui.prediction.append(b, ` · P(positive) = ${p.toFixed(4)}`, bar, detail);
 }
 
 async function save(): Promise<void> {
