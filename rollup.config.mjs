@@ -1,5 +1,8 @@
 // Bundles the TypeScript package (`npm run build:ts`; `npm run build` first builds wasm/):
 //   dist/fastgru.mjs, dist/fastgru.cjs   (+ .map)    from ts/src/index.ts
+//   dist/fastgru-worker.mjs              (+ .map)    from ts/src/worker.ts: the training worker's
+//                                                    script, `import ... from './fastgru.mjs'` and one
+//                                                    call. ESM only: Node runs it from the CJS build too.
 //   dist/fastgru.d.ts, dist/fastgru.d.cts             one bundled declaration file (ESM, CJS)
 //   dist/fastgru.wasm, dist/fastgru-simd.wasm         copied from wasm/ (scripts/build-wasm.mjs)
 //
@@ -14,6 +17,7 @@ import { builtinModules } from 'node:module';
 import { dts } from 'rollup-plugin-dts';
 
 const INPUT = 'ts/src/index.ts';
+const WORKER_INPUT = 'ts/src/worker.ts';
 const WASM = ['fastgru.wasm', 'fastgru-simd.wasm'];
 
 /** Runtime dependencies (package.json `dependencies`, e.g. jsfive for HDF5) stay imports. */
@@ -21,6 +25,9 @@ const DEPENDENCIES = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')
 
 /** Node builtins (`node:fs`, also bare `fs`) and runtime dependencies stay imports; our code is bundled. */
 const external = (id) => id.startsWith('node:') || builtinModules.includes(id) || DEPENDENCIES.some((d) => id === d || id.startsWith(`${d}/`));
+
+/** ts/src/index.ts as the worker script imports it (rollup hands `external` the raw and the resolved id). */
+const isIndex = (id) => id === './index.js' || /[\\/]ts[\\/]src[\\/]index\.(js|ts)$/.test(id);
 
 /** Emits wasm/*.wasm into the output directory, failing loudly when they have not been built. */
 function copyWasm() {
@@ -43,34 +50,43 @@ function copyWasm() {
 // removed file lingers into a published package.
 rmSync('dist', { recursive: true, force: true });
 
+/** The TypeScript plugin as the library is emitted (ESM and CJS builds alike). */
+const typescriptPlugin = () =>
+  typescript({
+    tsconfig: './tsconfig.json',
+    // Only the library: tsconfig.json also lists test/ and bench/ for `npm run typecheck`.
+    include: ['ts/src/**/*.ts'],
+    compilerOptions: {
+      // tsconfig.json is for type-checking (noEmit); here TypeScript emits for rollup.
+      noEmit: false,
+      declaration: false,
+      sourceMap: true,
+      // tsconfig.json allows `./x.ts` imports for the tests; the library imports `./x.js`.
+      // (Not rewriteRelativeImportExtensions: that wraps every computed `import(name)`, such
+      // as the loader's `import(fsName)`, in a helper that ends up undefined in the bundle.)
+      allowImportingTsExtensions: false,
+    },
+    // A type error in the shipped code fails the build instead of being a warning.
+    noEmitOnError: true,
+  });
+
 export default [
   {
     input: INPUT,
     external,
-    plugins: [
-      typescript({
-        tsconfig: './tsconfig.json',
-        // Only the library: tsconfig.json also lists test/ and bench/ for `npm run typecheck`.
-        include: ['ts/src/**/*.ts'],
-        compilerOptions: {
-          // tsconfig.json is for type-checking (noEmit); here TypeScript emits for rollup.
-          noEmit: false,
-          declaration: false,
-          sourceMap: true,
-          // tsconfig.json allows `./x.ts` imports for the tests; the library imports `./x.js`.
-          // (Not rewriteRelativeImportExtensions: that wraps every computed `import(name)`, such
-          // as the loader's `import(fsName)`, in a helper that ends up undefined in the bundle.)
-          allowImportingTsExtensions: false,
-        },
-        // A type error in the shipped code fails the build instead of being a warning.
-        noEmitOnError: true,
-      }),
-      copyWasm(),
-    ],
+    plugins: [typescriptPlugin(), copyWasm()],
     output: [
       { file: 'dist/fastgru.mjs', format: 'es', sourcemap: true },
       { file: 'dist/fastgru.cjs', format: 'cjs', sourcemap: true, exports: 'named' },
     ],
+  },
+  {
+    // The worker script imports the library's public entry, which stays an import of the bundle
+    // beside it (one copy of the library; a custom worker module importing 'fastgru' shares it).
+    input: WORKER_INPUT,
+    external: (id) => isIndex(id) || external(id),
+    plugins: [typescriptPlugin()],
+    output: { file: 'dist/fastgru-worker.mjs', format: 'es', sourcemap: true, paths: (id) => (isIndex(id) ? './fastgru.mjs' : id) },
   },
   {
     input: INPUT,

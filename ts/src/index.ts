@@ -27,6 +27,7 @@ export {
   DisposedError,
   OutOfMemoryError,
   InternalError,
+  AbortError,
   Status,
 } from './wasm/errors.js';
 export { setSeed } from './random.js';
@@ -40,6 +41,11 @@ export type { ModelArgs } from './models/Model.js';
 export { Sequential, sequential } from './models/Sequential.js';
 export type { SequentialArgs } from './models/Sequential.js';
 export { Trainer } from './training/Trainer.js';
+// ---- issue 6 item 2: training in a worker (ts/src/training/WorkerTrainer.ts; the worker script is ts/src/worker.ts) ----
+export { WorkerTrainer } from './training/WorkerTrainer.js';
+export { startTrainingWorker } from './training/trainingWorker.js';
+export type { WorkerTrainerArgs } from './training/WorkerTrainer.js';
+export type { ModelFitArgs } from './models/Model.js';
 export type { CompileArgs, FitArgs, EvaluateArgs, PredictArgs, TrainerData, Batch, BatchSource } from './training/Trainer.js';
 export * as regularizers from './regularizers.js';
 export * as constraints from './constraints.js';

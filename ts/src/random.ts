@@ -66,6 +66,22 @@ export class Random {
   nextSeed(): number {
     return this.nextUint32();
   }
+
+  /**
+   * The four state words, so another thread (a training worker) can continue this exact stream
+   * and hand it back: `b.setState(a.getState())` makes `b` draw what `a` would draw next.
+   */
+  getState(): [number, number, number, number] {
+    return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];
+  }
+
+  /** Continues from a state `getState()` returned (an all-zero state would be stuck, so it is refused). */
+  setState(state: readonly number[]): void {
+    if (state.length !== 4 || state.some((w) => !Number.isInteger(w) || w < 0 || w > 0xffffffff) || state.every((w) => w === 0)) {
+      throw new RangeError(`Random.setState expects four u32 words, not all zero, got [${state.join(', ')}]`);
+    }
+    [this.s0, this.s1, this.s2, this.s3] = state.map((w) => w >>> 0);
+  }
 }
 
 function rotl(x: number, k: number): number {

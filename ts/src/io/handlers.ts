@@ -19,6 +19,7 @@ import { ValueError } from '../wasm/errors.js';
 import { FileFormatError } from './errors.js';
 import { OPTIMIZER_GROUP, splitWeightData } from './artifacts.js';
 import type { ModelArtifacts, ModelJSON, WeightSpecJSON, WeightsManifestEntry } from './artifacts.js';
+import type { CompileArgs } from '../training/Trainer.js';
 
 /** What a save reports (sizes in bytes; `files` for file targets). */
 export interface SaveResult {
@@ -49,6 +50,11 @@ export interface LoadSource {
 export interface LoadOptions {
   /** Compile with the saved `trainingConfig` and restore the optimizer state. Defaults to true. */
   compile?: boolean;
+  /**
+   * Compile arguments the format does not store, over the saved training config: e.g.
+   * `{onNonFinite: 'warn'}` (a training worker passes the main thread's). Defaults to none.
+   */
+  compileArgs?: Pick<CompileArgs, 'onNonFinite'>;
   /** `fetch` for http(s) sources. Defaults to the global one. */
   fetchFunc?: typeof fetch;
   /** Extra `fetch` options (headers, credentials). */

@@ -45,7 +45,7 @@ export async function loadModel(source: string | ModelArtifacts | LoadSource, op
   }
   try {
     setModelWeights(model, json, weights, file);
-    if (options.compile !== false && json.trainingConfig) compileFromConfig(model, json, weights, file);
+    if (options.compile !== false && json.trainingConfig) compileFromConfig(model, json, weights, file, options.compileArgs ?? {});
   } catch (e) {
     model.dispose();
     throw e;
@@ -118,7 +118,7 @@ function setModelWeights(model: Model, json: ModelJSON, weights: Decoded, file: 
   }
 }
 
-function compileFromConfig(model: Model, json: ModelJSON, weights: Decoded, file: string): void {
+function compileFromConfig(model: Model, json: ModelJSON, weights: Decoded, file: string, extra: LoadOptions['compileArgs'] & object): void {
   const tc = json.trainingConfig as Record<string, unknown>;
   const fix = 'load with {compile: false} and compile the model yourself';
   try {
@@ -127,6 +127,7 @@ function compileFromConfig(model: Model, json: ModelJSON, weights: Decoded, file
     const args: CompileArgs = {
       optimizer: { className: String(opt.class_name ?? opt.className), config: opt.config ?? {} },
       loss: tc.loss as CompileArgs['loss'],
+      ...extra,
     };
     if (tc.metrics !== null && tc.metrics !== undefined) args.metrics = tc.metrics as CompileArgs['metrics'];
     const lw = tc.loss_weights ?? tc.lossWeights;

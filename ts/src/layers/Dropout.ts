@@ -57,6 +57,19 @@ export class Dropout extends Layer {
     this.supportsMasking = true;
   }
 
+  /**
+   * @internal The state of the layer's own generator (null when it draws from the global one), so a
+   * training worker continues the same masks: see `training/workerState.ts`.
+   */
+  getRandomState(): number[] | null {
+    return this.rng ? this.rng.getState() : null;
+  }
+
+  /** @internal Continues the layer's own generator from `getRandomState()`. */
+  setRandomState(state: readonly number[]): void {
+    this.rng?.setState(state);
+  }
+
   /** The concrete mask shape for an input of `shape`. */
   protected maskShape(shape: readonly number[]): number[] {
     const ns = this.noiseShape;

@@ -14,7 +14,8 @@ import { ValueError } from '../wasm/errors.js';
 import { Layer, LayerArgs, NodeContext, Shape } from '../layers/Layer.js';
 import { InputLayer } from '../layers/Input.js';
 import { Node, SymbolicTensor } from './SymbolicTensor.js';
-import { Trainer } from '../training/Trainer.js';
+import { Trainer, isBatchSource } from '../training/Trainer.js';
+import type { WorkerTrainerArgs } from '../training/WorkerTrainer.js';
 import { Stream, StreamArgs, StreamPlan, compileStreamPlan } from './Stream.js';
 import { getBackend } from '../engine.js';
 import type { SaveResult } from '../io/handlers.js';
@@ -385,9 +386,20 @@ export class Model extends Layer {
     return this.trainer ? this.trainer.optimizer : null;
   }
 
-  /** Trains for `epochs` (Keras `fit`); returns the History. */
-  async fit(x: TrainerData | BatchSource, y?: TrainerData | FitArgs, args?: FitArgs): Promise<History> {
-    return this.requireTrainer('fit()').fit(x, y, args);
+  /**
+   * Trains for `epochs` (Keras `fit`); returns the History. With `worker: true` (or
+   * `worker: {workerUrl}`) the loop runs in a Web Worker / worker_threads Worker of its own, which
+   * is terminated afterwards: see `WorkerTrainer` (same results; the page stays responsive).
+   */
+  async fit(x: TrainerData | BatchSource, y?: TrainerData | ModelFitArgs, args?: ModelFitArgs): Promise<History> {
+    const trainer = this.requireTrainer('fit()');
+    const fitArgs = (isBatchSource(x) ? (y as ModelFitArgs | undefined) : args) ?? {};
+    if (fitArgs.worker) {
+      if (!workerFit) throw new ValueError(`model '${this.name}'.fit({worker: true}): the worker module is not loaded; import WorkerTrainer from 'fastgru'`);
+      if (isBatchSource(x)) throw new ValueError('fit({worker: true}): datasets (iterables of batches) cannot be sent to a worker; pass tensors, or train on the main thread (fit without worker)');
+      return workerFit(this, x, y as TrainerData, fitArgs);
+    }
+    return trainer.fit(x, y, args);
   }
 
   /** Loss and metrics on data (Keras `evaluate`): a number, or a list [loss, ...metrics]. */
@@ -522,6 +534,25 @@ export class Model extends Layer {
     this.nested.clear();
     super.dispose();
   }
+}
+
+/** `model.fit` arguments: the trainer's, plus where to train. */
+export interface ModelFitArgs extends FitArgs {
+  /**
+   * Train in a worker (Web Worker in browsers, worker_threads in Node) created for this fit:
+   * `true`, or `{workerUrl}` for a worker module of your own. Defaults to false (this thread).
+   */
+  worker?: boolean | WorkerTrainerArgs;
+}
+
+type WorkerFit = (model: Model, x: TrainerData, y: TrainerData, args: ModelFitArgs) => Promise<History>;
+
+// Set by training/WorkerTrainer.ts when it loads (it imports io/save.ts, which imports this file).
+let workerFit: WorkerFit | null = null;
+
+/** @internal Installs `fit({worker: true})` (training/WorkerTrainer.ts calls it once). */
+export function setWorkerFit(fit: WorkerFit): void {
+  workerFit = fit;
 }
 
 /** What `save` accepts besides a URL string: an object with a `save(artifacts)` method (see `io/handlers.ts`). */

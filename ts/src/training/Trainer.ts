@@ -13,7 +13,7 @@
  * weight is touched; `onNonFinite: 'warn'` skips that update with a warning instead.
  */
 import { Tensor } from '../tensor.js';
-import { FastGruError, NonFiniteError, ValueError } from '../wasm/errors.js';
+import { AbortError, FastGruError, NonFiniteError, ValueError } from '../wasm/errors.js';
 import type { Layer } from '../layers/Layer.js';
 import { ForwardRecord, Model, gatherRows, sliceRows, toTensorList } from '../models/Model.js';
 import { Optimizer, OptimizerIdentifier, ParamSlot, getOptimizer } from './optimizers.js';
@@ -24,6 +24,7 @@ import { Mean, PredictionMetric, getMetric } from './metrics.js';
 export type MetricIdentifier = string | PredictionMetric;
 import { CallbackList, CallbacksArg, History, Logs } from './callbacks.js';
 import { globalRandom } from '../random.js';
+import { nextTurn } from './nextTurn.js';
 
 export type { Logs, History };
 
@@ -95,6 +96,12 @@ export interface FitArgs {
   validationSteps?: number;
   /** Batch size of validation. Defaults to batchSize. */
   validationBatchSize?: number;
+  /**
+   * Cancels training at the next batch boundary: `fit` rejects with an `AbortError` carrying the
+   * history so far, and the model keeps the weights of the last finished batch. An already-aborted
+   * signal rejects before training starts.
+   */
+  signal?: AbortSignal;
 }
 
 export interface EvaluateArgs {
@@ -124,10 +131,8 @@ interface OutputSpec {
   metrics: PredictionMetric[];
 }
 
-const nextTurn: () => Promise<void> =
-  typeof setImmediate === 'function' ? () => new Promise((r) => setImmediate(r)) : () => new Promise((r) => setTimeout(r, 0));
-
-function isBatchSource(x: unknown): x is BatchSource {
+/** True for a dataset (an iterable of batches) rather than tensors. */
+export function isBatchSource(x: unknown): x is BatchSource {
   return x !== null && typeof x === 'object' && !(x instanceof Tensor) && !Array.isArray(x) && (Symbol.asyncIterator in (x as object) || Symbol.iterator in (x as object));
 }
 
@@ -153,7 +158,8 @@ export class Trainer {
   readonly optimizer: Optimizer;
   private readonly outputs: OutputSpec[];
   private readonly lossTracker = new Mean({ name: 'loss' });
-  private readonly onNonFinite: 'error' | 'warn';
+  /** `compile({onNonFinite})`: 'error' or 'warn' (a training worker compiles its copy with the same). */
+  readonly onNonFinite: 'error' | 'warn';
   private slots: ParamSlot[] | null = null;
   private slotLayers: Layer[] = [];
   private disposed = false;
@@ -488,6 +494,8 @@ export class Trainer {
     const dataset = isBatchSource(x);
     const y = dataset ? undefined : (yOrArgs as TrainerData | undefined);
     const args: FitArgs = (dataset ? (yOrArgs as FitArgs) : maybeArgs) ?? {};
+    const signal = args.signal;
+    if (signal?.aborted) throw new AbortError('fit() was aborted before it started (the signal was already aborted); nothing was trained');
     const epochs = args.epochs ?? 1;
     const initialEpoch = args.initialEpoch ?? 0;
     const batchSize = args.batchSize ?? 32;
@@ -580,6 +588,9 @@ export class Trainer {
         await callbacks.onBatchEnd(batchIndex, this.currentLogs());
         batchIndex++;
         await maybeYield(false);
+        if (signal?.aborted) {
+          throw new AbortError(`fit() was aborted after epoch ${epoch + 1}, batch ${batchIndex} (iteration ${this.optimizer.iterations}); the model keeps the weights of that batch`, callbacks.history);
+        }
       };
       if (dataset) {
         for await (const b of x as AsyncIterable<Batch>) {

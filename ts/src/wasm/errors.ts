@@ -1,6 +1,7 @@
 /**
  * Typed errors. Every message says what was expected, what was got, and how to fix it.
  */
+import type { History } from '../training/callbacks.js';
 
 /** Status codes returned by every export. Must match `crate/src/status.rs` (`Status`). */
 export enum Status {
@@ -39,6 +40,22 @@ export class OutOfMemoryError extends FastGruError {}
 
 /** Something that should never happen inside the kernels (a bug: please report it). */
 export class InternalError extends FastGruError {}
+
+/**
+ * `fit` was cancelled through its `signal`. Named 'AbortError', as the DOMException `fetch` throws,
+ * so `e.name === 'AbortError'` checks work. Training stopped at a batch boundary: the model keeps
+ * the weights (and optimizer state) of the last finished batch, and `history` holds the epochs
+ * that finished.
+ */
+export class AbortError extends FastGruError {
+  constructor(
+    message: string,
+    /** The epochs that finished before the abort (a `History`; null if training never began). */
+    readonly history: History | null = null,
+  ) {
+    super(message);
+  }
+}
 
 /** Turns a kernel status and its detail message into the matching error. */
 export function errorFromStatus(status: number, op: string, detail: string): FastGruError {

@@ -84,15 +84,16 @@ function toUrl(path: string): URL {
   return new URL(path, globalThis.location?.href);
 }
 
-async function instantiate(source: Uint8Array | ArrayBuffer | Response | WebAssembly.Module): Promise<WebAssembly.Instance> {
-  if (source instanceof WebAssembly.Module) return WebAssembly.instantiate(source, {});
+/** The instance, and its compiled module (a training worker instantiates the same module). */
+async function instantiate(source: Uint8Array | ArrayBuffer | Response | WebAssembly.Module): Promise<WebAssembly.WebAssemblyInstantiatedSource> {
+  if (source instanceof WebAssembly.Module) return { module: source, instance: await WebAssembly.instantiate(source, {}) };
   if (typeof Response !== 'undefined' && source instanceof Response) {
     if (WebAssembly.instantiateStreaming && source.headers.get('content-type')?.startsWith('application/wasm')) {
-      return (await WebAssembly.instantiateStreaming(source, {})).instance;
+      return WebAssembly.instantiateStreaming(source, {});
     }
-    return (await WebAssembly.instantiate(await source.arrayBuffer(), {})).instance;
+    return WebAssembly.instantiate(await source.arrayBuffer(), {});
   }
-  return (await WebAssembly.instantiate(source as BufferSource, {})).instance;
+  return WebAssembly.instantiate(source as BufferSource, {});
 }
 
 /** Loads and instantiates one build. */
@@ -107,11 +108,11 @@ export async function loadBackend(options: InitOptions = {}): Promise<Backend> {
   }
   const kind: BackendKind = wanted === 'auto' ? (simd ? 'simd' : 'scalar') : wanted;
   const source = options.wasmBinary ?? (await loadBytes(kind, options.wasmPath));
-  const instance = await instantiate(source as Uint8Array);
+  const { instance, module } = await instantiate(source as Uint8Array);
   const exports = bindExports(instance);
   const actual: BackendKind = exports.simd_enabled() === 1 ? 'simd' : 'scalar';
   if (options.wasmBinary === undefined && options.wasmPath === undefined && actual !== kind) {
     throw new FastGruError(`fastgru: ${WASM_FILES[kind]} is a ${actual} build; the build outputs are mixed up, rebuild with \`npm run build\``);
   }
-  return new Backend(exports, actual);
+  return new Backend(exports, actual, module);
 }

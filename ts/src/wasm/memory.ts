@@ -20,6 +20,11 @@ export class Backend {
     readonly exports: WasmExports,
     /** 'simd' or 'scalar': which build this is. */
     readonly kind: 'simd' | 'scalar',
+    /**
+     * The compiled module, which `postMessage` can send to a training worker so it runs the same
+     * build without fetching or compiling it again. Absent for a backend made from bare exports.
+     */
+    readonly module: WebAssembly.Module | null = null,
   ) {}
 
   get memory(): WebAssembly.Memory {
