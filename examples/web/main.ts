@@ -5,13 +5,15 @@
  * IndexedDB. test/browser/webdemo.mjs drives it in headless Chromium.
  *
  * URL parameters: `?small=1` (the seconds-long model and data of `npm run example -- sentiment
- * --small`), `?epochs=N` (defaults to 4 small, 10 full).
+ * --small`), `?epochs=N` (the most epochs; early stopping may end sooner; defaults to the
+ * example's 4 small, 30 full), `?worker=0` (train on the main thread instead, yielding after every
+ * batch: to compare the responsiveness figures).
  *
  * Bundled by examples/web/serve.mjs with esbuild: `../../ts/src/index.ts` becomes `import
  * 'fastgru'`, which the page's import map points at /dist/fastgru.mjs, the built package.
  */
 import uPlot from 'uplot';
-import { init, loadModel, setSeed, tensor } from '../../ts/src/index.ts';
+import { WorkerTrainer, callbacks, init, loadModel, setSeed, tensor } from '../../ts/src/index.ts';
 import type { History, Logs, Model, Tensor } from '../../ts/src/index.ts';
 import { OOV_ID, buildVocabulary, loadSentiment, padSequences, textsToSequences, trainValTestSplit, vocabularyFromList } from '../data.ts';
 import type { Vocabulary } from '../data.ts';
@@ -19,7 +21,8 @@ import { sentimentModel, sentimentSizes } from '../sentiment-model.ts';
 
 const params = new URLSearchParams(location.search);
 const SMALL = params.has('small') && params.get('small') !== '0';
-const EPOCHS = Number(params.get('epochs') ?? (SMALL ? 4 : 10));
+const EPOCHS = Number(params.get('epochs') ?? (SMALL ? 4 : 30));
+const IN_WORKER = params.get('worker') !== '0';
 const BATCH_SIZE = 32;
 /** Where Save / Load put the model (tfjs' IndexedDB layout) and, in localStorage, its vocabulary. */
 const STORE = 'indexeddb://fastgru-sentiment';
@@ -170,22 +173,44 @@ interface Run {
 }
 
 /**
- * Trains on the main thread, yielding after every batch. Until WorkerTrainer is merged this is the
- * demo's trainer; `startTraining` is the one line that picks it.
+ * The fit arguments both ways share: examples/sentiment.ts's batch size, validation and early
+ * stopping. EarlyStopping is a built-in that WorkerTrainer runs inside the worker (it needs the
+ * weights to restore the best epoch's).
  */
+function fitArgs(validationData: [Tensor, Tensor]) {
+  return {
+    epochs: EPOCHS,
+    batchSize: BATCH_SIZE,
+    validationData,
+    verbose: 0 as const,
+    earlyStopping: new callbacks.EarlyStopping({ monitor: 'val_loss', patience: 3, restoreBestWeights: true }),
+  };
+}
+
+/**
+ * Trains in a Web Worker (dist/fastgru-worker.mjs, found beside dist/fastgru.mjs): the page only
+ * runs the hooks. After `done` resolves, `model` holds the trained weights.
+ */
+function workerTraining(model: Model, x: Tensor, y: Tensor, validationData: [Tensor, Tensor], hooks: Hooks): Run {
+  const trainer = new WorkerTrainer(model);
+  const abort = new AbortController();
+  const { earlyStopping, ...args } = fitArgs(validationData);
+  const done = trainer.fit(x, y, { ...args, signal: abort.signal, callbacks: [earlyStopping, hooks] }).finally(() => trainer.dispose());
+  return { done, pause: () => trainer.pause(), resume: () => trainer.resume(), stop: () => abort.abort() };
+}
+
+/** Trains on the main thread, yielding to the page after every batch (`?worker=0`). */
 function mainThreadTraining(model: Model, x: Tensor, y: Tensor, validationData: [Tensor, Tensor], hooks: Hooks): Run {
   let gate: { promise: Promise<void>; open: () => void } | null = null;
   const resume = (): void => {
     gate?.open();
     gate = null;
   };
+  const { earlyStopping, ...args } = fitArgs(validationData);
   const done = model.fit(x, y, {
-    epochs: EPOCHS,
-    batchSize: BATCH_SIZE,
-    validationData,
-    verbose: 0,
+    ...args,
     yieldEvery: 'batch',
-    callbacks: [{
+    callbacks: [earlyStopping, {
       onBatchEnd: async (batch: number, logs?: Logs) => {
         hooks.onBatchEnd(batch, logs ?? {});
         if (gate) await gate.promise;
@@ -209,10 +234,10 @@ function mainThreadTraining(model: Model, x: Tensor, y: Tensor, validationData: 
 }
 
 /** 'worker' or 'main': shown on the page and read by the browser test. */
-const TRAINS_IN = 'main';
+const TRAINS_IN = IN_WORKER ? 'worker' : 'main';
 
 function startTraining(model: Model, x: Tensor, y: Tensor, validationData: [Tensor, Tensor], hooks: Hooks): Run {
-  return mainThreadTraining(model, x, y, validationData, hooks);
+  return (IN_WORKER ? workerTraining : mainThreadTraining)(model, x, y, validationData, hooks);
 }
 
 // ---- data, model, UI -----------------------------------------------------------------------------
@@ -307,10 +332,18 @@ async function train(): Promise<void> {
     }
     window1 = performance.now();
     current = { model, vocab, maxlen: sizes.maxlen, origin: 'trained here' };
-    const valAcc = history?.history.val_accuracy?.at(-1);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const batches = series.x.length;
-    ui.status.textContent = (stopped ? `stopped after ${batches} batch${batches === 1 ? '' : 'es'} (${seconds} s)` : `trained ${EPOCHS} epoch${EPOCHS === 1 ? '' : 's'} in ${seconds} s`) + (valAcc === undefined ? '' : ` · val accuracy ${valAcc.toFixed(3)}`);
+    const epochs = history?.history.loss?.length ?? 0;
+    // EarlyStopping restores the epoch with the lowest val_loss (once it has stopped training).
+    const valLoss = history?.history.val_loss ?? [];
+    const best = valLoss.indexOf(Math.min(...valLoss));
+    const valAcc = history?.history.val_accuracy?.[epochs < EPOCHS && !stopped ? best : epochs - 1];
+    ui.status.textContent = (stopped
+      ? `stopped after ${batches} batch${batches === 1 ? '' : 'es'} (${seconds} s)`
+      : epochs < EPOCHS
+        ? `early stopping after ${epochs} epochs (${seconds} s); epoch ${best + 1}'s weights restored`
+        : `trained ${epochs} epoch${epochs === 1 ? '' : 's'} in ${seconds} s`) + (valAcc === undefined ? '' : ` · val accuracy ${valAcc.toFixed(3)}`);
     showResponsiveness();
     setState('ready');
     await predict();

@@ -59,7 +59,7 @@ export async function bundle() {
  */
 export async function startServer({ port = DEFAULT_PORT } = {}) {
   buildIfMissing(['wasm/fastgru.wasm', 'wasm/fastgru-simd.wasm'], 'build:wasm');
-  buildIfMissing(['dist/fastgru.mjs', 'dist/fastgru.wasm', 'dist/fastgru-simd.wasm'], 'build:ts');
+  buildIfMissing(['dist/fastgru.mjs', 'dist/fastgru-worker.mjs', 'dist/fastgru.wasm', 'dist/fastgru-simd.wasm'], 'build:ts');
   const mainJs = await bundle();
 
   const server = createServer((req, res) => {

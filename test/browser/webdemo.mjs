@@ -11,8 +11,9 @@
  * loaded from IndexedDB gives the same probability to the same sentence, to the last bit.
  * Screenshots: demo-out/web-demo.png (after training) and demo-out/web-demo-loaded.png.
  *
- * Usage: node test/browser/webdemo.mjs [--epochs N] [--full] [--screenshot PATH]
- *   (default: the small model, 2 epochs, a few seconds of training)
+ * Usage: node test/browser/webdemo.mjs [--epochs N] [--full] [--main-thread] [--screenshot PATH]
+ *   (default: the small model, 2 epochs, a few seconds of training, in the worker; --main-thread
+ *   opens `?worker=0` to measure the same page training on the main thread)
  * Env: CHROMIUM (default /usr/bin/chromium).
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -30,6 +31,7 @@ const argv = process.argv.slice(2);
 const opt = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
 const epochs = Number(opt('--epochs', '2'));
 const full = argv.includes('--full');
+const mainThread = argv.includes('--main-thread');
 const screenshot = resolve(ROOT, opt('--screenshot', 'demo-out/web-demo.png'));
 const screenshotLoaded = screenshot.replace(/\.png$/, '-loaded.png');
 
@@ -54,7 +56,7 @@ try {
   page.on('pageerror', (e) => problems.push(`page error: ${e.stack || e}`));
   page.on('console', (m) => m.type() === 'error' && problems.push(`console error: ${m.text()}`));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
-  const url = `${server.url}?epochs=${epochs}${full ? '' : '&small=1'}`;
+  const url = `${server.url}?epochs=${epochs}${full ? '' : '&small=1'}${mainThread ? '&worker=0' : ''}`;
   console.log(`webdemo: ${await browser.version()}, ${url}`);
 
   const state = (s, timeout = 60_000) => page.waitForSelector(`#status[data-state="${s}"]`, { timeout });
@@ -115,7 +117,7 @@ try {
   await page.click('#predict');
   await page.waitForFunction(() => document.getElementById('prediction').dataset.p !== '');
   const p1 = await page.getAttribute('#prediction', 'data-p');
-  check(Number(p1) >= 0 && Number(p1) <= 1, 'a probability appears', `${(await page.textContent('#prediction')).trim()}`);
+  check(Number(p1) >= 0 && Number(p1) <= 1, 'a probability appears', (await page.innerText('#prediction')).replace(/\s+/g, ' ').trim());
 
   // ---- save, screenshot ----
   await page.click('#save');
