@@ -16,7 +16,7 @@
  *   opens `?worker=0` to measure the same page training on the main thread)
  * Env: CHROMIUM (default /usr/bin/chromium).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../examples/web/serve.mjs';
@@ -34,6 +34,23 @@ const full = argv.includes('--full');
 const mainThread = argv.includes('--main-thread');
 const screenshot = resolve(ROOT, opt('--screenshot', 'demo-out/web-demo.png'));
 const screenshotLoaded = screenshot.replace(/\.png$/, '-loaded.png');
+
+/**
+ * The renderer main thread's top-level tasks between the page's 'fastgru:train-start' and
+ * 'fastgru:train-end' marks, from a Chromium trace ('toplevel' events carry wall `dur` and thread
+ * CPU `tdur`, in µs). Returns their count and the ones with the longest wall and CPU time, in ms.
+ */
+function mainThreadTasks(events) {
+  const mainThreads = new Set(events.filter((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const mark = (name) => events.find((e) => e.name === name && e.cat?.includes('blink.user_timing'));
+  const [start, end] = [mark('fastgru:train-start'), mark('fastgru:train-end')];
+  if (!start || !end) throw new Error('the trace has no fastgru:train-start / fastgru:train-end marks');
+  const tasks = events
+    .filter((e) => e.ph === 'X' && e.cat === 'toplevel' && mainThreads.has(`${e.pid}:${e.tid}`) && e.ts + e.dur >= start.ts && e.ts <= end.ts)
+    .map((e) => ({ wall: +(e.dur / 1000).toFixed(1), cpu: +((e.tdur ?? e.dur) / 1000).toFixed(1) }));
+  const most = (k) => tasks.reduce((m, t) => (t[k] > m[k] ? t : m), { wall: 0, cpu: 0 });
+  return { count: tasks.length, longestWall: most('wall'), longestCpu: most('cpu') };
+}
 
 let failures = 0;
 function check(ok, what, detail = '') {
@@ -83,6 +100,9 @@ try {
     window.__clickAtFirstPoint('pause');
   });
   const tTrain = performance.now();
+  const trace = join(dirname(screenshot), 'web-demo-trace.json');
+  mkdirSync(dirname(trace), { recursive: true });
+  await browser.startTracing(page, { path: trace, categories: ['toplevel', 'blink.user_timing'] });
   await page.click('#train');
   await page.waitForFunction(() => window.__points.some((n) => n > 0), null, { timeout: 60_000 });
   // Pause: the chart stops growing (after the batch in flight lands); Resume: it goes on.
@@ -98,6 +118,7 @@ try {
     check(false, 'Pause stops training', 'training ended before the page was paused');
   }
   await state('ready', TRAIN_TIMEOUT_MS);
+  await browser.stopTracing();
   const trainSeconds = (performance.now() - tTrain) / 1000;
   const points = await page.evaluate(() => window.__points);
   const distinct = new Set(points.filter((n) => n > 0));
@@ -108,9 +129,18 @@ try {
   const trainsIn = await page.getAttribute('#status', 'data-trains-in');
   const r = await page.evaluate(() => ({ ...document.getElementById('responsiveness').dataset, text: document.getElementById('responsiveness').textContent }));
   const longest = Number(r.longestTaskMs);
-  console.log(`  main thread while training (${trainsIn === 'worker' ? 'in a Web Worker' : 'on the main thread'}): longest long task ${longest} ms (${r.longTasks} tasks over 50 ms), max lag of a 10 ms timer ${r.maxLagMs} ms`);
-  if (trainsIn === 'worker') check(longest <= 50, 'no main-thread task over 50 ms while the worker trains', `longest ${longest} ms`);
-  else console.log('  (training on the main thread: the 50 ms check applies once it trains in the worker)');
+  const where = trainsIn === 'worker' ? 'in a Web Worker' : 'on the main thread';
+  console.log(`  main thread while training ${where}, as the page saw it (PerformanceObserver 'longtask', wall time): ${r.longTasks} tasks over 50 ms${r.tasks ? ` (ms from training start + duration: ${r.tasks})` : ''}; max lag of a 10 ms timer ${r.maxLagMs} ms`);
+  const cpu = mainThreadTasks(JSON.parse(readFileSync(trace, 'utf8')).traceEvents);
+  console.log(`  main thread while training ${where}, from a Chromium trace: ${cpu.count} tasks; longest ${cpu.longestWall.wall} ms wall (${cpu.longestWall.cpu} ms CPU); most CPU in one task ${cpu.longestCpu.cpu} ms (${cpu.longestCpu.wall} ms wall)`);
+  if (trainsIn === 'worker') {
+    // The page's own figure is wall time: on a machine whose cores are busy with other processes,
+    // a task that does 5 ms of work can take 90 ms while the OS runs something else. What the demo
+    // controls is the work each main-thread task does, so that is what is checked.
+    check(cpu.longestCpu.cpu <= 50, 'no main-thread task did over 50 ms of work while the worker trained', `most ${cpu.longestCpu.cpu} ms CPU; longest long task seen by the page ${longest} ms wall`);
+  } else {
+    console.log('  (training on the main thread: the 50 ms check is for training in the worker)');
+  }
 
   // ---- predict (training already predicted the default sentence; predict ours) ----
   await page.fill('#text', SENTENCE);
