@@ -163,9 +163,10 @@ function clearCharts(): void {
 
 // ---- training: where it runs is decided in startTraining alone ---------------------------------
 
+/** A hook object (fit's callbacks): with WorkerTrainer it runs here, with the worker's logs. */
 interface Hooks {
-  onBatchEnd(batch: number, logs: Logs): void;
-  onEpochEnd(epoch: number, logs: Logs): void;
+  onBatchEnd(batch: number, logs?: Logs): void;
+  onEpochEnd(epoch: number, logs?: Logs): void;
 }
 interface Run {
   /** Resolves when training ends (all epochs, or Stop); the model then has the trained weights. */
@@ -215,10 +216,10 @@ function mainThreadTraining(model: Model, x: Tensor, y: Tensor, validationData: 
     yieldEvery: 'batch',
     callbacks: [earlyStopping, {
       onBatchEnd: async (batch: number, logs?: Logs) => {
-        hooks.onBatchEnd(batch, logs ?? {});
+        hooks.onBatchEnd(batch, logs);
         if (gate) await gate.promise;
       },
-      onEpochEnd: async (epoch: number, logs?: Logs) => hooks.onEpochEnd(epoch, logs ?? {}),
+      onEpochEnd: async (epoch: number, logs?: Logs) => hooks.onEpochEnd(epoch, logs),
     }],
   });
   return {
@@ -297,7 +298,7 @@ async function train(): Promise<void> {
   ui.modelNote.textContent = `${model.countParams().toLocaleString('en')} weights: Embedding(${sizes.maxWords}, ${sizes.embeddingDim}, maskZero) → BatchNorm → GRU(${sizes.units}, dropout 0.4) → BatchNorm → GRU(${sizes.units}) → Dense(1, sigmoid); Adam 1e-3, batch ${BATCH_SIZE}`;
   let epochNow = 0;
   const hooks: Hooks = {
-    onBatchEnd(batch, logs) {
+    onBatchEnd(batch, logs = {}) {
       series.x.push(epochNow + (batch + 1) / steps);
       series.loss.push(logs.loss);
       series.accuracy.push(logs.accuracy);
@@ -306,7 +307,7 @@ async function train(): Promise<void> {
       ui.status.textContent = `epoch ${epochNow + 1}/${EPOCHS} · batch ${batch + 1}/${steps} · loss ${logs.loss.toFixed(4)} · accuracy ${logs.accuracy.toFixed(3)}`;
       scheduleDraw();
     },
-    onEpochEnd(epoch, logs) {
+    onEpochEnd(epoch, logs = {}) {
       // The epoch's last batch point carries the val values, so they sit at whole epochs.
       series.valLoss[series.valLoss.length - 1] = logs.val_loss ?? null;
       series.valAccuracy[series.valAccuracy.length - 1] = logs.val_accuracy ?? null;

@@ -5,11 +5,14 @@
  * Stop, reload the page, Load, Predict again.
  * Part of `npm run test:browser`, after run.mjs.
  *
- * Checks: the chart gets points and they keep changing during training; no main-thread task over
- * 50 ms while training in the worker (PerformanceObserver 'longtask', measured by the page; the
- * figures are printed whichever way it trains); a probability appears; after the reload the model
- * loaded from IndexedDB gives the same probability to the same sentence, to the last bit.
- * Screenshots: demo-out/web-demo.png (after training) and demo-out/web-demo-loaded.png.
+ * Checks: the chart gets points and they keep changing during training; Pause holds it, Stop ends
+ * it; while the worker trains, no main-thread task does more than 50 ms of work (thread CPU time
+ * from a Chromium trace of the training window; the page's own PerformanceObserver 'longtask'
+ * figures, wall time, are printed beside it, and both are printed whichever way it trains); a
+ * probability appears; after the reload the model loaded from IndexedDB gives the same probability
+ * to the same sentence, to the last bit.
+ * Output: demo-out/web-demo.png (after training), demo-out/web-demo-loaded.png (after Load),
+ * demo-out/web-demo-trace.json (the trace; open it in DevTools' Performance panel).
  *
  * Usage: node test/browser/webdemo.mjs [--epochs N] [--full] [--main-thread] [--screenshot PATH]
  *   (default: the small model, 2 epochs, a few seconds of training, in the worker; --main-thread
