@@ -56,9 +56,11 @@ function mainThreadTasks(events) {
 }
 
 let failures = 0;
+let passes = 0;
 function check(ok, what, detail = '') {
   console.log(`  ${ok ? '✓' : '✗'} ${what}${detail ? `: ${detail}` : ''}`);
-  if (!ok) failures++;
+  if (ok) passes++;
+  else failures++;
 }
 if (!existsSync(CHROMIUM)) {
   console.error(`webdemo: ${CHROMIUM} not found. Install Debian's chromium (\`sudo apt-get install -y chromium\`) or set CHROMIUM; no browser is downloaded.`);
@@ -193,5 +195,7 @@ try {
   await browser.close();
   await server.close();
 }
-console.log(`webdemo: ${failures ? `${failures} failed` : 'passed'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+console.log(`webdemo: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+// The closing line in the form CI reads.
+console.log(`webdemo: ${passes} passed, ${failures} failed`);
 process.exit(failures ? 1 : 0);
