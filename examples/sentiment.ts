@@ -21,10 +21,11 @@
  *
  * In an application, import from 'fastgru' instead of '../ts/src/index.ts'.
  */
-import { callbacks, init, layers, optimizers, sequential, setSeed, tensor } from '../ts/src/index.ts';
+import { callbacks, init, setSeed, tensor } from '../ts/src/index.ts';
 import type { Logs, Tensor } from '../ts/src/index.ts';
 import { buildVocabulary, loadSentiment, padSequences, textsToSequences, trainValTestSplit } from './data.ts';
 import type { SentimentSource } from './data.ts';
+import { sentimentModel, sentimentSizes } from './sentiment-model.ts';
 import { fmtLogs } from './util.ts';
 import type { ExampleOptions } from './util.ts';
 
@@ -54,11 +55,10 @@ export async function run(options: ExampleOptions = {}): Promise<Record<string, 
   // The vocabulary is learned from the training sentences only, as `TextVectorization.adapt`
   // would be: a word seen only in val/test is out-of-vocabulary ([UNK], id 1), which is what a
   // deployed model faces too. 2,000 ids keep every word seen at least twice in training.
-  const maxWords = small ? 500 : 2000;
+  const sizes = sentimentSizes(small);
+  const { maxWords, maxlen } = sizes;
   const vocab = buildVocabulary(train.map((i) => data.texts[i]), { maxWords });
-  // Half the sentences have ≤ 10 words and 95 % have ≤ 26, so 32 steps cut almost nothing;
-  // pre-padding (the Keras default) puts the words right before the GRU's final state.
-  const maxlen = small ? 24 : 32;
+  // Pre-padding (the Keras default) puts the words right before the GRU's final state.
   const ids = padSequences(textsToSequences(data.texts, vocab), { maxlen });
   const xy = (rows: number[]): [Tensor, Tensor] => [
     tensor(rows.map((i) => ids[i]), [rows.length, maxlen], 'int32'),
@@ -69,26 +69,8 @@ export async function run(options: ExampleOptions = {}): Promise<Record<string, 
   const [xTest, yTest] = xy(test);
   log(`sentences: ${train.length} train, ${val.length} val, ${test.length} test; vocabulary ${vocab.words.length} ids; ${maxlen} steps`);
 
-  // ---- model -----------------------------------------------------------------------------------
-  const units = small ? 16 : 64;
-  const model = sequential({
-    layers: [
-      // maskZero: padding (id 0) is masked, so the GRUs carry their state across it and
-      // BatchNormalization leaves padded steps out of its batch statistics.
-      layers.embedding({ inputDim: maxWords, outputDim: small ? 16 : 64, maskZero: true, inputShape: [maxlen] }),
-      layers.batchNormalization(),
-      // 2,400 sentences are few for ~180k weights: dropout on the inputs and on the recurrent
-      // state (one mask per sentence, as Keras) delays overfitting. 0.4 gave the best val
-      // accuracy of the few settings tried (0.2 / 0.3 / 0.4 with 32 or 64 units).
-      layers.gru({ units, returnSequences: true, dropout: 0.4, recurrentDropout: 0.4 }),
-      layers.batchNormalization(),
-      layers.gru({ units }),
-      // One sigmoid unit + binary cross-entropy: the same classifier as Dense(2, softmax) with
-      // sparse categorical cross-entropy, with half the output weights.
-      layers.dense({ units: 1, activation: 'sigmoid' }),
-    ],
-  });
-  model.compile({ optimizer: optimizers.adam({ learningRate: 1e-3 }), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+  // ---- model (examples/sentiment-model.ts) -----------------------------------------------------
+  const model = sentimentModel(sizes);
   model.summary(undefined, undefined, log);
 
   // ---- training --------------------------------------------------------------------------------
