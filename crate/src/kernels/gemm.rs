@@ -13,6 +13,7 @@
 //! without spills; ragged edges go through one masked path (`edge_tile`).
 
 use super::{microkernel, scratch, MR, NR};
+use std::cell::RefCell;
 use crate::status::KResult;
 
 const KC: usize = 256;
@@ -182,19 +183,36 @@ fn pack_a(out: &mut [f32], a: &View, i0: usize, mc: usize, k0: usize, kc: usize)
 /// # Safety
 /// `b` addresses k×n values (n = the C width) as `BOperand::at` computes; `a` is checked.
 unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) -> KResult {
-    let (m, k) = (a.rows, a.cols);
+    let m = a.rows;
     assert!(a.data.len() >= a.extent(), "gemm: A too short");
     assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "gemm: C too short");
+    // One A block in panels, in a per-thread buffer: a GRU step runs several small products, and
+    // a heap block per call cost an allocation and a zeroing pass each (pack_a writes every float
+    // the microkernel reads, zero rows included).
+    A_PANELS.with(|cell| {
+        let mut ap = cell.borrow_mut();
+        drive_blocks(c, ldc, &a, b, n, &mut ap[..]);
+    });
+    Ok(())
+}
+
+thread_local! {
+    /// `drive`'s A block: MC rows (rounded up to MR) by KC, 64 KiB, static storage in wasm.
+    static A_PANELS: RefCell<[f32; (MC + MR - 1) / MR * MR * KC]> = const { RefCell::new([0.0; (MC + MR - 1) / MR * MR * KC]) };
+}
+
+/// # Safety
+/// As `drive`; `ap` holds MC (rounded up to MR) × KC floats.
+unsafe fn drive_blocks(c: &mut [f32], ldc: usize, a: &View, b: BOperand, n: usize, ap: &mut [f32]) {
+    let (m, k) = (a.rows, a.cols);
     let panels = (n + NR - 1) / NR;
-    // One A block in panels, sized to this product: a batch-1 step packs 4·k floats, not MC·KC.
-    let mut ap = scratch((MC.min(m) + MR - 1) / MR * MR * KC.min(k))?;
     let mut kk = 0;
     while kk < k {
         let kc = KC.min(k - kk);
         let mut ii = 0;
         while ii < m {
             let mc = MC.min(m - ii);
-            pack_a(&mut ap, &a, ii, mc, kk, kc);
+            pack_a(ap, a, ii, mc, kk, kc);
             for p in 0..panels {
                 let j0 = p * NR;
                 let nr = NR.min(n - j0);
@@ -216,7 +234,6 @@ unsafe fn drive(c: &mut [f32], ldc: usize, a: View, b: BOperand, n: usize) -> KR
         }
         kk += kc;
     }
-    Ok(())
 }
 
 /// The one masked path: a block narrower than NR runs the full kernel on a local tile.
