@@ -178,7 +178,7 @@ describe('graphs in the shapes torch.onnx emits, against onnxruntime-web', () =>
       inits: { W: rand([1, 3 * H, D], 1), R: rand([1, 3 * H, H], 2), B: rand([1, 6 * H], 3) },
     });
 
-  it('refuses clip, other activations and variable sequence_lens with UnsupportedLayerError naming each', async () => {
+  it('refuses clip and other activations with UnsupportedLayerError naming each', async () => {
     const clip = await importOnnx(gruGraph({ clip: 3 as never })).catch((e: unknown) => e);
     expect(clip).toBeInstanceOf(UnsupportedLayerError);
     expect((clip as Error).message).toMatch(/clip=3/);
@@ -186,9 +186,6 @@ describe('graphs in the shapes torch.onnx emits, against onnxruntime-web', () =>
     expect((acts as UnsupportedLayerError).layers.length).toBe(2);
     const hs = await importOnnx(gruGraph({ activations: ['HardSigmoid', 'Tanh'] as never, activation_alpha: { floats: [0.3, 0] } as never })).catch((e: unknown) => e);
     expect((hs as Error).message).toMatch(/HardSigmoid\(alpha=0.3/);
-    const sl = await importOnnx(gruGraph({}, ['seq'])).catch((e: unknown) => e);
-    expect(sl).toBeInstanceOf(UnsupportedLayerError);
-    expect((sl as Error).message).toMatch(/sequence_lens/);
   });
 });
 

@@ -14,12 +14,13 @@
  *   `inputAxes`, e.g. `{x: 'TBF'}`);
  * - `GRU`: W/R/B constant (initializers, `Constant`, or graph inputs given in `initializers`),
  *   `linear_before_reset` 1 → `resetAfter: true`, 0 → `resetAfter: false` with b = Wb + Rb,
- *   direction forward / reverse (`goBackwards`, Y_h only) / bidirectional (`layers.bidirectional`,
- *   mergeMode null: Y [T,2,B,H] keeps both directions; `Transpose(0,2,1,3)` + `Reshape [T,B,2H]`
- *   is Keras' concat), `layout` 0 and 1, `initial_h` absent / zeros / a dynamic [dirs,B,H] value,
- *   `activations` Sigmoid / Tanh / Relu / HardSigmoid(0.2, 0.5) / HardSigmoid(1/6, 0.5),
- *   `sequence_lens` only when constant and equal to the full length (ONNX zeroes Y after each length,
- *   Keras masks carry: not the same function). `clip` is refused (we have no clipped GRU);
+ *   direction forward / reverse (`goBackwards`; its Y flipped back into input time by
+ *   `OnnxSequenceOutput`) / bidirectional (`layers.bidirectional`, mergeMode null: Y [T,2,B,H]
+ *   keeps both directions; `Transpose(0,2,1,3)` + `Reshape [T,B,2H]` is Keras' concat), `layout` 0
+ *   and 1, `initial_h` absent / zeros / a dynamic [dirs,B,H] value, `activations` Sigmoid / Tanh /
+ *   Relu / HardSigmoid(0.2, 0.5) / HardSigmoid(1/6, 0.5), `sequence_lens` (a constant or an int
+ *   graph input [B]) as a (B, T) mask (`OnnxLengthMask`) with Y zeroed after each length (see
+ *   onnxLayers.ts for why the masked GRU's states are ONNX's). `clip` is refused (we have no clipped GRU);
  * - `Gather(table, ids)` → `layers.embedding`; `MatMul(x, W)` (+ `Add(b)`) and `Gemm` → `layers.dense`;
  *   `Relu` / `Sigmoid` / `Tanh` / `Softmax(last axis)` → activation layers;
  * - `Transpose`, `Squeeze`, `Unsqueeze` (attribute or input axes), `Reshape` (unit axes; D·F merge),
@@ -51,6 +52,7 @@ import { Concatenate } from '../layers/Merge.js';
 import type { Layer } from '../layers/Layer.js';
 import { SymbolicTensor } from '../models/SymbolicTensor.js';
 import { Model } from '../models/Model.js';
+import { OnnxLengthMask, OnnxSequenceOutput } from './onnxLayers.js';
 import { activationName, ActivationName } from '../activations.js';
 
 export type OnnxSource = Uint8Array | ArrayBuffer | string;
@@ -575,9 +577,20 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
         const want: Ax[] = spec.layout === 0 ? ['T', 'B', 'F'] : ['B', 'T', 'F'];
         if (x.axes.join('') !== want.join('')) mismatch(n, `X has axes ${x.axes.join('')}, layout ${spec.layout} needs ${want.join('')}`);
         if (featSize(x) !== spec.d) throw new FileFormatError(file, `GRU '${n.name}' W`, `has input size ${spec.d}, but X '${n.input[0]}' has ${featSize(x)} features`, 'The weights do not belong to this graph: export the model again');
+        // sequence_lens: all equal to T changes nothing; otherwise a (B, T) mask (onnxLayers.ts).
         const sl = n.input[4] ? ins[4] : null;
+        let gx = x.parts[0];
+        let masked = false;
         if (sl && !(sl.k === 'const' && T !== null && sl.t.data.every((u) => u === T))) {
-          throw new UnsupportedLayerError(file, [`GRU '${n.name}': sequence_lens shorter than the sequence (ONNX zeroes Y after each length; Keras masks carry the state: a different function)`]);
+          if (sl.k === 'const') {
+            if (sl.t.rank !== 1) throw new FileFormatError(file, `GRU '${n.name}' sequence_lens`, `has shape ${fmtShape(sl.t.shape)}, expected [batch]`, 'The graph is invalid: export it again');
+            gx = new OnnxLengthMask({ lengths: [...sl.t.data] }).apply(gx) as SymbolicTensor;
+          } else if (sl.k === 'dyn' && sl.parts.length === 1 && sl.axes.join('') === 'B' && sl.parts[0].dtype === 'int32') {
+            gx = new OnnxLengthMask().apply([gx, sl.parts[0]]) as SymbolicTensor;
+          } else {
+            throw new UnsupportedLayerError(file, [`GRU '${n.name}': sequence_lens '${n.input[4]}' must be a constant or an int graph input of shape [batch], got ${sl.k === 'dyn' ? `a tensor with axes ${sl.axes.join('')}` : `a ${sl.k} value`}`]);
+          }
+          masked = true;
         }
         const h0 = n.input[5] ? ins[5] : null;
         let init: SymbolicTensor[] | undefined;
@@ -587,15 +600,18 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
           if (h.k !== 'dyn' || h.axes.map((a) => (a === '1' ? 'D' : a)).join('') !== wantH.join('') || h.parts.length !== spec.dirs) mismatch(n, `initial_h must be a tensor with axes ${wantH.join('')}`);
           init = h.parts;
         }
-        if (spec.direction === 'reverse' && n.output[0] && outputsUsed.has(n.output[0])) {
-          throw new UnsupportedLayerError(file, [`GRU '${n.name}': the Y output of a reverse GRU (only Y_h is supported; use a bidirectional GRU)`]);
-        }
         const layer = spec.build();
         const w = layer.getWeights();
-        const outs = layer.apply(x.parts[0], init ? { initialState: init } : {}) as SymbolicTensor[];
+        const outs = layer.apply(gx, init ? { initialState: init } : {}) as SymbolicTensor[];
         layer.setWeights(w);
-        const seqs = spec.dirs === 2 ? outs.slice(0, 2) : [outs[0]];
+        let seqs = spec.dirs === 2 ? outs.slice(0, 2) : [outs[0]];
         const states = spec.dirs === 2 ? outs.slice(2, 4) : [outs[1]];
+        // Y in ONNX time order with zeros after each length: a reverse GRU's output is flipped
+        // (goBackwards returns processing order); a masked forward one has its padding zeroed
+        // (Bidirectional already aligns and zeroes both directions, but the mask must end here).
+        if (n.output[0] && outputsUsed.has(n.output[0]) && (masked || spec.direction === 'reverse')) {
+          seqs = seqs.map((y) => new OnnxSequenceOutput({ reverse: spec.direction === 'reverse' }).apply(y) as SymbolicTensor);
+        }
         set({ k: 'dyn', parts: seqs, axes: spec.layout === 0 ? ['T', 'D', 'B', 'F'] : ['B', 'T', 'D', 'F'] }, 0);
         set({ k: 'dyn', parts: states, axes: spec.layout === 0 ? ['D', 'B', 'F'] : ['B', 'D', 'F'] }, 1);
         break;

