@@ -6,7 +6,7 @@
  * Outside truth: onnxruntime-web 1.22 runs each one-node graph on the same feeds.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Tensor, compareOutputs, importOnnx, init, loadModel, tensor, withSaveHandler, fromMemory } from '../../ts/src/index.ts';
+import { GRU, Tensor, UnsupportedLayerError, compareOutputs, exportOnnx, exportTorchSafetensors, importOnnx, init, input, layers, loadModel, model, saveTfjsModel, setSeed, tensor, withSaveHandler, fromMemory } from '../../ts/src/index.ts';
 import { loadProtobuf } from '../../ts/src/io/onnxProto.ts';
 import { buildOnnx, rand, runOrt } from './onnx-helpers.ts';
 
@@ -117,5 +117,77 @@ describe('reverse GRU Y (ONNX time order) against onnxruntime-web', () => {
   it.each([0, 1] as const)('direction reverse, linear_before_reset=%i, full length: Y and Y_h', async (lbr) => {
     const r = await check({ dir: 'reverse', lbr, h0: true });
     console.log(`reverse lbr=${lbr}: max |Δ| Y ${r.y.toExponential(2)}, Y_h ${r.yh.toExponential(2)}`);
+  });
+});
+
+describe('GRU clip (gate pre-activations clamped) against onnxruntime-web', () => {
+  const cases: (Case & { clip: number })[] = [
+    { dir: 'forward', lbr: 1, clip: 0.5 },
+    { dir: 'forward', lbr: 0, clip: 0.35, h0: true },
+    { dir: 'reverse', lbr: 1, clip: 0.6, lens: 'init' },
+    { dir: 'bidirectional', lbr: 0, clip: 0.4, lens: 'input' },
+    { dir: 'bidirectional', lbr: 1, clip: 0.45 },
+  ];
+  it.each(cases)('$dir, linear_before_reset=$lbr, clip=$clip, sequence_lens $lens: Y and Y_h', async (c) => {
+    const r = await check({ ...c, attrs: { clip: c.clip as never } });
+    // Not vacuous: without the clip ORT's outputs differ.
+    const feeds: Record<string, Tensor> = { X: rand([T, Bn, D], 4) };
+    if (c.lens === 'input') feeds.seq = tensor(Int32Array.from(LENS), [Bn], 'int32');
+    if (c.h0) feeds.h0 = rand([1, Bn, H], 5, 0.8);
+    const [a, b] = [await runOrt(graph({ ...c, attrs: { clip: c.clip as never } }), feeds), await runOrt(graph(c), feeds)];
+    const changed = compareOutputs(a.Y_h, b.Y_h).maxAbsDiff;
+    console.log(`clip ${c.dir} lbr=${c.lbr} clip=${c.clip}: max |Δ| Y ${r.y.toExponential(2)}, Y_h ${r.yh.toExponential(2)} (the clip moves Y_h by ${changed.toFixed(3)})`);
+    expect(changed).toBeGreaterThan(0.05);
+  });
+});
+
+describe('layers.gru({clip}): config, our format, exporters', () => {
+  const saveLoad = async (m: ReturnType<typeof model>) => {
+    let saved: unknown;
+    await m.save(withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } } as never;
+    }));
+    return loadModel(fromMemory(saved as never));
+  };
+
+  it('getConfig / fromConfig round-trip it, bad values are refused, and it changes the output', () => {
+    const g = layers.gru({ units: 3, clip: 0.25 }) as GRU;
+    expect(g.getConfig().clip).toBe(0.25);
+    expect((GRU.fromConfig(g.getConfig()) as GRU).clip).toBe(0.25);
+    expect('clip' in (layers.gru({ units: 3 }) as GRU).getConfig()).toBe(false);
+    for (const bad of [0, -1, NaN, Infinity]) expect(() => layers.gru({ units: 3, clip: bad })).toThrow(/clip must be a finite positive number or null/);
+    setSeed(3);
+    const a = layers.gru({ units: 4, clip: 0.2, seed: 5 }) as GRU;
+    const b = layers.gru({ units: 4, seed: 5 }) as GRU;
+    const x = rand([2, 3, 5], 9, 2);
+    expect(compareOutputs(a.apply(x) as Tensor, b.apply(x) as Tensor).maxAbsDiff).toBeGreaterThan(0.01);
+  });
+
+  it('our format keeps it; saveTfjsModel and the PyTorch exporters refuse it, naming the layer', async () => {
+    const x = input({ shape: [T, D] });
+    const m = model({ inputs: x, outputs: layers.gru({ units: H, clip: 0.3, name: 'clipped' }).apply(x) as never });
+    const back = await saveLoad(m);
+    expect((back.layers.find((l) => l.name === 'clipped') as GRU).clip).toBeCloseTo(0.3, 7);
+    const xs = rand([Bn, T, D], 10, 2);
+    expect(compareOutputs(back.predict(xs) as Tensor, m.predict(xs) as Tensor).maxAbsDiff).toBe(0);
+    await expect(saveTfjsModel(m)).rejects.toThrow(UnsupportedLayerError);
+    await expect(saveTfjsModel(m)).rejects.toThrow(/GRU 'clipped': clip=0.3/);
+    expect(() => exportTorchSafetensors(m)).toThrow(/GRU 'clipped' has clip=0.3/);
+  });
+
+  it('exportOnnx writes it as the GRU clip attribute: onnxruntime-web gives the same outputs (GRU and Bidirectional)', async () => {
+    setSeed(11);
+    const x = input({ shape: [T, D] });
+    let h = layers.gru({ units: H, returnSequences: true, clip: 0.4, resetAfter: false }).apply(x) as never;
+    h = layers.bidirectional({ layer: layers.gru({ units: 3, clip: 0.5 }) }).apply(h) as never;
+    const m = model({ inputs: x, outputs: h });
+    m.setWeights(m.getWeights().map((w, i) => rand([...w.shape], 300 + i, 0.8)));
+    const xs = rand([Bn, T, D], 12, 1.5);
+    const bytes = await exportOnnx(m);
+    const ref = await runOrt(bytes, { input: xs });
+    const p = compareOutputs(m.predict(xs) as Tensor, ref.output);
+    console.log(`exportOnnx with clip: max |Δ| ours vs ORT ${p.maxAbsDiff.toExponential(2)}`);
+    expect(p.maxAbsDiff).toBeLessThanOrEqual(1e-5);
   });
 });

@@ -178,10 +178,10 @@ describe('graphs in the shapes torch.onnx emits, against onnxruntime-web', () =>
       inits: { W: rand([1, 3 * H, D], 1), R: rand([1, 3 * H, H], 2), B: rand([1, 6 * H], 3) },
     });
 
-  it('refuses clip and other activations with UnsupportedLayerError naming each', async () => {
-    const clip = await importOnnx(gruGraph({ clip: 3 as never })).catch((e: unknown) => e);
+  it('refuses a negative clip and other activations with UnsupportedLayerError naming each', async () => {
+    const clip = await importOnnx(gruGraph({ clip: -3 as never })).catch((e: unknown) => e);
     expect(clip).toBeInstanceOf(UnsupportedLayerError);
-    expect((clip as Error).message).toMatch(/clip=3/);
+    expect((clip as Error).message).toMatch(/GRU 'GRU_0': clip=-3 \(must be a finite positive bound\)/);
     const acts = await importOnnx(gruGraph({ activations: ['Elu', 'Softsign'] as never })).catch((e: unknown) => e);
     expect((acts as UnsupportedLayerError).layers.length).toBe(2);
     const hs = await importOnnx(gruGraph({ activations: ['HardSigmoid', 'Tanh'] as never, activation_alpha: { floats: [0.3, 0] } as never })).catch((e: unknown) => e);

@@ -20,7 +20,7 @@
  *   and 1, `initial_h` absent / zeros / a dynamic [dirs,B,H] value, `activations` Sigmoid / Tanh /
  *   Relu / HardSigmoid(0.2, 0.5) / HardSigmoid(1/6, 0.5), `sequence_lens` (a constant or an int
  *   graph input [B]) as a (B, T) mask (`OnnxLengthMask`) with Y zeroed after each length (see
- *   onnxLayers.ts for why the masked GRU's states are ONNX's). `clip` is refused (we have no clipped GRU);
+ *   onnxLayers.ts for why the masked GRU's states are ONNX's), `clip` (the GRU's `clip` option);
  * - `Gather(table, ids)` → `layers.embedding`; `MatMul(x, W)` (+ `Add(b)`) and `Gemm` → `layers.dense`;
  *   `Relu` / `Sigmoid` / `Tanh` / `Softmax(last axis)` → activation layers;
  * - `Transpose`, `Squeeze`, `Unsqueeze` (attribute or input axes), `Reshape` (unit axes; D·F merge),
@@ -182,7 +182,8 @@ function gruSpec(n: Proto, consts: Map<string, Tensor>, file: string): GRUSpec {
   const direction = ((attr(n, 'direction') as string) ?? 'forward') as GRUSpec['direction'];
   const lbr = (attr(n, 'linear_before_reset') as number) ?? 0;
   const layout = (attr(n, 'layout') as number) ?? 0;
-  if (attr(n, 'clip') !== undefined) bad.push(`${where}: clip=${attr(n, 'clip')} (fastgru has no clipped GRU; export without clip)`);
+  const clip = attr(n, 'clip') as number | undefined;
+  if (clip !== undefined && !(clip > 0 && Number.isFinite(clip))) bad.push(`${where}: clip=${clip} (must be a finite positive bound)`);
   if (!['forward', 'reverse', 'bidirectional'].includes(direction)) bad.push(`${where}: direction '${direction}'`);
   const dirs = direction === 'bidirectional' ? 2 : 1;
   const actNames = (attr(n, 'activations') as string[] | undefined) ?? ['Sigmoid', 'Tanh', 'Sigmoid', 'Tanh'].slice(0, 2 * dirs);
@@ -228,7 +229,7 @@ function gruSpec(n: Proto, consts: Map<string, Tensor>, file: string): GRUSpec {
     }
     return [tr(W, d), tr(R, h), bias];
   };
-  const args = (dir: number): GRULayerArgs => ({ units: h, resetAfter, recurrentActivation: acts[2 * dir], activation: acts[2 * dir + 1], returnSequences: true, returnState: true });
+  const args = (dir: number): GRULayerArgs => ({ units: h, resetAfter, recurrentActivation: acts[2 * dir], activation: acts[2 * dir + 1], returnSequences: true, returnState: true, clip: clip ?? null });
   return {
     h, d, dirs, layout, direction,
     build() {
@@ -883,6 +884,8 @@ export async function exportOnnx(m: Model): Promise<Uint8Array> {
     const acts = layers.flatMap((g, i) => [actName(activationName(g.recurrentActivation), `GRU '${g.name}'`), actName(activationName(g.activation), `GRU '${g.name}'`)].map((a, j) => ({ a, i, j })));
     const hs = layers.flatMap((g) => [activationName(g.recurrentActivation), activationName(g.activation)]);
     const attrs: Proto[] = [ai('hidden_size', h), ai('linear_before_reset', g0.resetAfter ? 1 : 0), as('direction', dirs === 2 ? 'bidirectional' : g0.goBackwards ? 'reverse' : 'forward'), astrs('activations', acts.map((q) => q.a))];
+    if (layers.some((g) => g.clip !== g0.clip)) unsupported.push(`Bidirectional: GRUs '${layers.map((g) => g.name).join("', '")}' have different clips (one ONNX GRU node has one clip)`);
+    if (g0.clip !== null) attrs.push({ name: 'clip', type: 1, f: g0.clip });
     const hard = hs.filter((q) => q === 'hardSigmoid' || q === 'hardSigmoidKeras3');
     if (hard.length) {
       // One alpha / beta per HardSigmoid, in activation order (see USES_ALPHA): Keras 2 / tfjs
