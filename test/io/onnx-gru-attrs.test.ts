@@ -191,3 +191,53 @@ describe('layers.gru({clip}): config, our format, exporters', () => {
     expect(p.maxAbsDiff).toBeLessThanOrEqual(1e-5);
   });
 });
+
+describe('Mul / Div / Add / Sub of a graph tensor and a constant (broadcast), against onnxruntime-web', () => {
+  it('scalar and per-feature constants around a GRU, on both sides of the tensor', async () => {
+    const bytes = buildOnnx({
+      nodes: [
+        ['Mul', ['half', 'X'], ['a']],
+        ['Div', ['a', 'featD'], ['b']],
+        ['Sub', ['one', 'b'], ['c']],
+        ['Add', ['c', 'featD3'], ['d']],
+        ['GRU', ['d', 'W', 'R', 'B'], ['', 'Y_h'], { hidden_size: H, linear_before_reset: 1 }],
+        ['Mul', ['Y_h', 'featH'], ['e']],
+        ['Sub', ['e', 'one'], ['out']],
+      ],
+      inputs: [['X', 'float', [T, 'batch', D]]],
+      outputs: ['out'],
+      inits: {
+        W: rand([1, 3 * H, D], 1, 0.6), R: rand([1, 3 * H, H], 2, 0.6), B: rand([1, 6 * H], 3, 0.4),
+        half: tensor(Float32Array.of(0.5), []), one: tensor(Float32Array.of(1), [1]),
+        featD: tensor(Float32Array.from({ length: D }, (_, i) => 0.5 + i * 0.3), [D]),
+        featD3: rand([1, 1, D], 8, 0.5),
+        featH: rand([1, 1, H], 9, 2),
+      },
+    });
+    const X = rand([T, Bn, D], 4, 2);
+    const imp = await importOnnx(bytes);
+    expect(imp.model.layers.filter((l) => l.className === 'OnnxAffine').length).toBe(6);
+    const ours = imp.run({ X });
+    const ref = await runOrt(bytes, { X });
+    const p = compareOutputs(ours.out, ref.out);
+    console.log(`Mul/Div/Add/Sub glue around a GRU: max |Δ| vs ORT ${p.maxAbsDiff.toExponential(2)}`);
+    expect(p.maxAbsDiff).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('refuses tensor × tensor, constant / tensor and a constant along time, naming the node', async () => {
+    const g = (node: [string, string[], string[]], inits: Record<string, Tensor> = {}) =>
+      buildOnnx({
+        nodes: [node, ['GRU', ['m', 'W', 'R'], ['', 'Y_h'], { hidden_size: H }]],
+        inputs: [['X', 'float', [T, 'batch', D]]],
+        outputs: ['Y_h'],
+        inits: { W: rand([1, 3 * H, D], 1), R: rand([1, 3 * H, H], 2), ...inits },
+      });
+    const tt = await importOnnx(g(['Mul', ['X', 'X'], ['m']])).catch((e: unknown) => e);
+    expect(tt).toBeInstanceOf(UnsupportedLayerError);
+    expect((tt as Error).message).toMatch(/Mul 'Mul_0': of two graph tensors \('X', 'X'\)/);
+    const ct = await importOnnx(g(['Div', ['c', 'X'], ['m']], { c: tensor(Float32Array.of(2), []) })).catch((e: unknown) => e);
+    expect((ct as Error).message).toMatch(/Div 'Div_0': a constant divided by a graph tensor/);
+    const time = await importOnnx(g(['Mul', ['X', 'c'], ['m']], { c: rand([T, 1, 1], 5) })).catch((e: unknown) => e);
+    expect((time as Error).message).toMatch(/Mul 'Mul_0': constant \(5, 1, 1\) varies along the T axis/);
+  });
+});

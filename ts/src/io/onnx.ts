@@ -22,6 +22,7 @@
  *   graph input [B]) as a (B, T) mask (`OnnxLengthMask`) with Y zeroed after each length (see
  *   onnxLayers.ts for why the masked GRU's states are ONNX's), `clip` (the GRU's `clip` option);
  * - `Gather(table, ids)` → `layers.embedding`; `MatMul(x, W)` (+ `Add(b)`) and `Gemm` → `layers.dense`;
+ *   `Mul` / `Div` / `Add` / `Sub` of a graph tensor and a scalar or per-feature constant → `OnnxAffine`;
  *   `Relu` / `Sigmoid` / `Tanh` / `Softmax(last axis)` → activation layers;
  * - `Transpose`, `Squeeze`, `Unsqueeze` (attribute or input axes), `Reshape` (unit axes; D·F merge),
  *   `Concat` on features (→ `layers.concatenate`) or directions, `Slice` / `Gather` on a D or unit
@@ -52,7 +53,7 @@ import { Concatenate } from '../layers/Merge.js';
 import type { Layer } from '../layers/Layer.js';
 import { SymbolicTensor } from '../models/SymbolicTensor.js';
 import { Model } from '../models/Model.js';
-import { OnnxLengthMask, OnnxSequenceOutput } from './onnxLayers.js';
+import { OnnxAffine, OnnxLengthMask, OnnxSequenceOutput } from './onnxLayers.js';
 import { activationName, ActivationName } from '../activations.js';
 
 export type OnnxSource = Uint8Array | ArrayBuffer | string;
@@ -280,17 +281,19 @@ export async function importOnnx(src: OnnxSource, options: LoadOnnxOptions = {})
     const all: Ax[][] = r === 3 ? [['T', 'B', 'F'], ['B', 'T', 'F'], ['1', 'B', 'F']] : r === 2 ? [['B', 'T'], ['T', 'B'], ['B', 'F']] : r === 1 ? [['B']] : [];
     return all.filter((a) => a.every((x, k) => x !== '1' || s[k] === 1));
   });
-  let lastErr: Error | null = null;
+  // What failed for each assignment tried (the first few), so the error names the node for the right one.
+  const errs: string[] = [];
   const combos = cands.reduce((acc: Ax[][][], c: Ax[][]) => acc.flatMap((p) => c.map((x) => [...p, x])), [[]] as Ax[][][]);
   for (const combo of combos.slice(0, 64)) {
     try {
       return convert(m, file, consts, gin, shapes, combo);
     } catch (e) {
       if (!(e instanceof LayoutMismatch)) throw e;
-      lastErr = e;
+      errs.push(`${gin.map((vi: Proto, i: number) => `${vi.name}: ${combo[i].join('')}`).join(', ')} → ${e.message}`);
     }
   }
-  throw new FileFormatError(file, 'graph', `no assignment of batch / time / feature axes to the graph inputs fits the graph (${lastErr?.message ?? 'no candidates'})`, 'Pass options.inputAxes, e.g. {x: "TBF"}');
+  const shown = errs.slice(0, 4).join('; ') + (errs.length > 4 ? `; … (${errs.length - 4} more)` : '');
+  throw new FileFormatError(file, 'graph', `no assignment of batch / time / feature axes to the graph inputs fits the graph (${shown || 'no candidates'})`, 'Pass options.inputAxes, e.g. {x: "TBF"}');
 }
 
 const AX_ORDER: Ax[] = ['B', 'T', 'F'];
@@ -536,19 +539,45 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
         break;
       }
       case 'Add':
-      case 'Sub': {
-        const [a0, b0] = x.k === 'dyn' ? [x, ins[1]!] : [ins[1]!, x];
-        if (a0.k !== 'dyn' || b0.k !== 'const' || !a0.dense) {
-          mismatch(n, 'only a constant bias added after a MatMul is supported');
+      case 'Sub':
+      case 'Mul':
+      case 'Div': {
+        const tensorFirst = x.k === 'dyn';
+        const tv = (tensorFirst ? x : ins[1]!) as Val;
+        const cv = (tensorFirst ? ins[1]! : x) as Val;
+        if (tv.k !== 'dyn' || cv.k !== 'const') {
+          if (tv.k === 'dyn' && cv.k === 'dyn') throw new UnsupportedLayerError(file, [`${op} '${n.name}': of two graph tensors ('${n.input[0]}', '${n.input[1]}'); only a graph tensor and a constant are supported`]);
+          mismatch(n, 'unexpected inputs');
           break;
         }
-        const units = featSize(a0);
-        if (b0.t.size !== units) mismatch(n, `bias ${fmtShape(b0.t.shape)} does not match ${units} units`);
-        const [k, b] = a0.dense.getWeights();
-        const nb = Float32Array.from(b.data, (u, i) => u + (op === 'Sub' ? -1 : 1) * b0.t.data[i]);
-        if (op === 'Sub' && x.k !== 'dyn') mismatch(n, 'constant minus tensor');
-        a0.dense.setWeights([k, new Tensor(nb, [units])]);
-        set({ k: 'dyn', parts: a0.parts, axes: a0.axes });
+        const c = cv.t;
+        const units = featSize(tv);
+        // A constant bias after a MatMul goes into the Dense (as before); anything else is an OnnxAffine.
+        if ((op === 'Add' || (op === 'Sub' && tensorFirst)) && tv.dense && c.size === units) {
+          const [k, b] = tv.dense.getWeights();
+          const nb = Float32Array.from(b.data, (u, i) => u + (op === 'Sub' ? -1 : 1) * c.data[i]);
+          tv.dense.setWeights([k, new Tensor(nb, [units])]);
+          set({ k: 'dyn', parts: tv.parts, axes: tv.axes });
+          break;
+        }
+        if (op === 'Div' && !tensorFirst) throw new UnsupportedLayerError(file, [`Div '${n.name}': a constant divided by a graph tensor ('${n.input[1]}'); only tensor / constant is supported`]);
+        // Broadcast (right-aligned): the constant may vary along the feature axis only.
+        if (c.rank > tv.axes.length) mismatch(n, `constant ${fmtShape(c.shape)} has more axes than the tensor (${tv.axes.join('')})`);
+        const off = tv.axes.length - c.rank;
+        let perFeature = false;
+        c.shape.forEach((dim, i) => {
+          if (dim === 1) return;
+          if (tv.axes[off + i] !== 'F' || dim !== units) mismatch(n, `constant ${fmtShape(c.shape)} varies along the ${tv.axes[off + i]} axis of ${tv.axes.join('')} (only a scalar or a per-feature constant of ${units} is supported)`);
+          perFeature = true;
+        });
+        const vec = perFeature ? [...c.data] : [c.data[0]];
+        const args =
+          op === 'Mul' ? { scale: vec }
+          : op === 'Div' ? { scale: vec.map((v) => 1 / v) }
+          : op === 'Add' ? { offset: vec }
+          : tensorFirst ? { offset: vec.map((v) => -v) }
+          : { scale: [-1], offset: vec };
+        set({ k: 'dyn', parts: tv.parts.map((p) => new OnnxAffine(args).apply(p) as SymbolicTensor), axes: tv.axes });
         break;
       }
       case 'Relu':
@@ -565,10 +594,6 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
         set({ k: 'dyn', parts: x.parts.map((p) => new ActivationLayer({ activation: name }).apply(p) as SymbolicTensor), axes: x.axes });
         break;
       }
-      case 'Mul':
-      case 'Div':
-        mismatch(n, 'Mul / Div of a tensor (only constant folding is supported)');
-        break;
       case 'GRU': {
         const spec = gruSpec(n, consts.size ? new Map([...vals].filter(([, v]) => v.k === 'const').map(([k, v]) => [k, (v as { t: Tensor }).t])) : consts, file);
         if (x.k !== 'dyn' || x.parts.length !== 1) {

@@ -133,3 +133,68 @@ export class OnnxSequenceOutput extends Layer {
 
 registerLayerClass('OnnxLengthMask', OnnxLengthMask);
 registerLayerClass('OnnxSequenceOutput', OnnxSequenceOutput);
+
+export interface OnnxAffineArgs extends LayerArgs {
+  /** Per-feature factors (length F, or 1 for all), or null for 1. Defaults to null. */
+  scale?: number[] | null;
+  /** Per-feature offsets added after the scale (length F, or 1), or null for 0. Defaults to null. */
+  offset?: number[] | null;
+}
+
+/**
+ * ONNX `Mul` / `Div` / `Add` / `Sub` of a graph tensor and a constant that is a scalar or varies
+ * along the feature (last) axis only: y = x · scale + offset over the last axis. Masks pass through.
+ */
+export class OnnxAffine extends Layer {
+  readonly className = 'OnnxAffine';
+  readonly scale: number[] | null;
+  readonly offset: number[] | null;
+
+  constructor(args: OnnxAffineArgs = {}) {
+    super(args, 'onnx_affine');
+    this.scale = args.scale ? [...args.scale] : null;
+    this.offset = args.offset ? [...args.offset] : null;
+    this.supportsMasking = true;
+  }
+
+  private check(x: Tensor): number {
+    const f = x.shape[x.rank - 1];
+    for (const [what, v] of [['scale', this.scale], ['offset', this.offset]] as const) {
+      if (v && v.length !== 1 && v.length !== f) throw new ValueError(`OnnxAffine '${this.name}': ${what} has ${v.length} values for ${f} features (${fmtShape(x.shape)})`);
+    }
+    return f;
+  }
+
+  forwardNode(inputs: Tensor[], _ctx: NodeContext): Tensor[] {
+    this.assertLive();
+    const x = inputs[0];
+    const f = this.check(x);
+    const y = new Float32Array(x.size);
+    const s = this.scale;
+    const o = this.offset;
+    for (let i = 0; i < x.size; i++) {
+      const j = i % f;
+      y[i] = x.data[i] * (s ? s[s.length === 1 ? 0 : j] : 1) + (o ? o[o.length === 1 ? 0 : j] : 0);
+    }
+    return [new Tensor(y, x.shape)];
+  }
+
+  /** dx = dy · scale. */
+  backwardNode(dOutputs: (Tensor | null)[], _ctx: NodeContext): (Tensor | null)[] {
+    const dy = dOutputs[0];
+    if (!dy) return [null];
+    const f = this.check(dy);
+    const s = this.scale;
+    return [new Tensor(Float32Array.from(dy.data, (g, i) => g * (s ? s[s.length === 1 ? 0 : i % f] : 1)), dy.shape)];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { ...this.baseConfig(), scale: this.scale, offset: this.offset };
+  }
+
+  static fromConfig(config: Record<string, unknown>): OnnxAffine {
+    return new OnnxAffine(config as OnnxAffineArgs);
+  }
+}
+
+registerLayerClass('OnnxAffine', OnnxAffine);
