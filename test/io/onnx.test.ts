@@ -244,10 +244,11 @@ describe('exportOnnx: onnxruntime-web runs our models with the same outputs', ()
   });
 
   it('refuses what ONNX export does not cover, listing it', async () => {
-    const x = input({ shape: [T, 3] });
-    const h = layers.gru({ units: 4, returnSequences: true, goBackwards: true }).apply(x) as never;
-    const m = model({ inputs: x, outputs: layers.bidirectional({ layer: layers.gru({ units: 2 }), mergeMode: 'sum' }).apply(h) as never });
+    const x = input({ shape: [T], dtype: 'int32' });
+    const e = layers.embedding({ inputDim: 5, outputDim: 3, maskZero: true }).apply(x) as never;
+    const h = layers.gru({ units: 4, returnSequences: true, stateful: true, batchSize: 2 } as never).apply(e) as never;
+    const m = model({ inputs: x, outputs: layers.concatenate({ axis: 1 }).apply([h, h]) as never });
     await expect(exportOnnx(m)).rejects.toThrow(UnsupportedLayerError);
-    await expect(exportOnnx(m)).rejects.toThrow(/goBackwards[\s\S]*mergeMode 'sum'/);
+    await expect(exportOnnx(m)).rejects.toThrow(/maskZero[\s\S]*stateful[\s\S]*axis 1 \(only the last axis\)/);
   });
 });
