@@ -96,7 +96,12 @@ const SUPPORTED = new Set([
   'Shape', 'Constant', 'ConstantOfShape', 'Expand', 'Identity', 'Dropout', 'Cast', 'Relu', 'Sigmoid', 'Tanh', 'Softmax',
 ]);
 
-class LayoutMismatch extends ValueError {}
+/** An axis assignment that does not fit; `progress` = how many nodes converted before it failed. */
+class LayoutMismatch extends ValueError {
+  constructor(message: string, readonly progress: number) {
+    super(message);
+  }
+}
 
 async function bytesOf(src: OnnxSource): Promise<{ bytes: Uint8Array; file: string }> {
   if (typeof src === 'string') {
@@ -282,18 +287,20 @@ export async function importOnnx(src: OnnxSource, options: LoadOnnxOptions = {})
     const all: Ax[][] = r === 3 ? [['T', 'B', 'F'], ['B', 'T', 'F'], ['1', 'B', 'F']] : r === 2 ? [['B', 'T'], ['T', 'B'], ['B', 'F']] : r === 1 ? [['B']] : [];
     return all.filter((a) => a.every((x, k) => x !== '1' || s[k] === 1));
   });
-  // What failed for each assignment tried (the first few), so the error names the node for the right one.
-  const errs: string[] = [];
+  // What failed for each assignment tried, those that got furthest first: the right assignment
+  // usually fails last, at the node that is really unsupported.
+  const errs: { msg: string; progress: number }[] = [];
   const combos = cands.reduce((acc: Ax[][][], c: Ax[][]) => acc.flatMap((p) => c.map((x) => [...p, x])), [[]] as Ax[][][]);
   for (const combo of combos.slice(0, 64)) {
     try {
       return convert(m, file, consts, gin, shapes, combo);
     } catch (e) {
       if (!(e instanceof LayoutMismatch)) throw e;
-      errs.push(`${gin.map((vi: Proto, i: number) => `${vi.name}: ${combo[i].join('')}`).join(', ')} → ${e.message}`);
+      errs.push({ msg: `${gin.map((vi: Proto, i: number) => `${vi.name}: ${combo[i].join('')}`).join(', ')} → ${e.message}`, progress: e.progress });
     }
   }
-  const shown = errs.slice(0, 4).join('; ') + (errs.length > 4 ? `; … (${errs.length - 4} more)` : '');
+  errs.sort((a, b) => b.progress - a.progress);
+  const shown = errs.slice(0, 3).map((e) => e.msg).join('; ') + (errs.length > 3 ? `; … (${errs.length - 3} more)` : '');
   throw new FileFormatError(file, 'graph', `no assignment of batch / time / feature axes to the graph inputs fits the graph (${shown || 'no candidates'})`, 'Pass options.inputAxes, e.g. {x: "TBF"}');
 }
 
@@ -318,8 +325,9 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
     inSpecs.push({ name: vi.name, axes: axes.join(''), indices: [i] });
     vals.set(vi.name, { k: 'dyn', parts: [sym], axes });
   });
+  let progress = 0;
   const mismatch = (n: Proto, msg: string): never => {
-    throw new LayoutMismatch(`${n.opType} '${n.name}': ${msg}`);
+    throw new LayoutMismatch(`${n.opType} '${n.name}': ${msg}`, progress);
   };
   const valOf = (name: string): Val | null => (name ? vals.get(name) ?? null : null);
   const constOf = (n: Proto, i: number): Tensor | null => {
@@ -339,6 +347,7 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
   for (const n of m.graph.node ?? []) for (const x of n.input) outputsUsed.add(x);
 
   for (const n of m.graph.node ?? []) {
+    progress++;
     const op: string = n.opType;
     const ins: (Val | null)[] = n.input.map((x: string) => valOf(x));
     ins.forEach((v, i) => {
@@ -630,7 +639,7 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
         if (h0 && !(h0.k === 'zeros' || (h0.k === 'const' && h0.t.data.every((u) => u === 0)))) {
           const wantH: Ax[] = spec.layout === 0 ? ['D', 'B', 'F'] : ['B', 'D', 'F'];
           const h = h0 as Val & { k: 'dyn' };
-          if (h.k !== 'dyn' || h.axes.map((a) => (a === '1' ? 'D' : a)).join('') !== wantH.join('') || h.parts.length !== spec.dirs) mismatch(n, `initial_h must be a tensor with axes ${wantH.join('')}`);
+          if (h.k !== 'dyn' || h.axes.map((a) => (a === '1' ? 'D' : a)).join('') !== wantH.join('') || h.parts.length !== spec.dirs) mismatch(n, `initial_h must be a tensor with axes ${wantH.join('')}${spec.dirs === 2 ? ' built from one [1, batch, H] value per direction (e.g. Concat of two graph inputs): a single [2, batch, H] graph input is not split into the two directions' : ''}`);
           init = h.parts;
         }
         const layer = spec.build();
