@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const packed = gru.packedWeightsPtr();
   const e = b.exports;
   const kernel = measure('kernel', () => {
-    const s = e.gru_forward(0, yLast.ptr, nxt.ptr, 0, xb.ptr, cur.ptr, 0, 0, packed, 1, 1, D, H, 1, 1, 2);
+    const s = e.gru_forward(0, yLast.ptr, nxt.ptr, 0, xb.ptr, cur.ptr, 0, 0, packed, 1, 1, D, H, 1, 1, 2, 0);
     if (s !== 0) b.check(s, 'gru_forward');
     const t = cur;
     cur = nxt;

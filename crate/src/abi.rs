@@ -24,7 +24,8 @@ use std::collections::BTreeMap;
 /// Bumped whenever an export's signature or meaning changes. Must match `ts/src/wasm/abi.ts`.
 /// 2: `gru_forward` / `gru_backward` take `rec_mask` (recurrent dropout) after `mask`;
 /// `loss_forward_backward` takes per-row weights, per-row losses and its hyper-parameters.
-pub const ABI_VERSION: u32 = 2;
+/// 3: `gru_forward` / `gru_backward` take `clip` (ONNX cell clip) after `recurrent_activation`.
+pub const ABI_VERSION: u32 = 3;
 
 /// GRU flag bits. Must match `ts/src/wasm/abi.ts` (`GruFlags`).
 pub const GRU_RESET_AFTER: u32 = 1;
@@ -286,9 +287,9 @@ struct GruCall {
     bh: usize,
 }
 
-fn gru_call(batch: usize, time: usize, input: usize, units: usize, flags: u32, activation: i32, recurrent_activation: i32) -> KResult<GruCall> {
+fn gru_call(batch: usize, time: usize, input: usize, units: usize, flags: u32, activation: i32, recurrent_activation: i32, clip: f32) -> KResult<GruCall> {
     Ok(GruCall {
-        cfg: gru_config(flags, activation, recurrent_activation)?,
+        cfg: gru_config(flags, activation, recurrent_activation, clip)?,
         dims: GruDims { batch, time, input, units },
         btd: count("x (B, T, D)", &[batch, time, input])?,
         bth: count("y (B, T, H)", &[batch, time, units])?,
@@ -321,15 +322,19 @@ fn packed_count(input: usize, units: usize, reset_after: bool) -> KResult<usize>
     count("packed weights", &[rows, cols]).map(|_| gru::packed_len(input, units, reset_after))
 }
 
-fn gru_config(flags: u32, activation: i32, recurrent_activation: i32) -> KResult<GruConfig> {
+fn gru_config(flags: u32, activation: i32, recurrent_activation: i32, clip: f32) -> KResult<GruConfig> {
     if flags & !(GRU_RESET_AFTER | GRU_GO_BACKWARDS) != 0 {
         return crate::fail!(Status::InvalidArgument, "gru flags: unknown bits in {:#x}", flags);
+    }
+    if !(clip == 0.0 || (clip > 0.0 && clip.is_finite())) {
+        return crate::fail!(Status::InvalidArgument, "gru clip: expected 0 (no clip) or a finite positive bound, got {}", clip);
     }
     Ok(GruConfig {
         reset_after: flags & GRU_RESET_AFTER != 0,
         go_backwards: flags & GRU_GO_BACKWARDS != 0,
         activation: Activation::from_i32(activation, "gru activation", false)?,
         recurrent_activation: Activation::from_i32(recurrent_activation, "gru recurrentActivation", false)?,
+        clip: if clip == 0.0 { None } else { Some(clip) },
     })
 }
 
@@ -378,7 +383,8 @@ pub unsafe extern "C" fn gru_pack(packed: usize, kernel: usize, recurrent: usize
 /// rec_mask: (3, B, H) f32 recurrent dropout masks [m_z; m_r; m_h], already scaled (0 or
 /// 1/(1 − rate)), drawn once per sequence; gate k's recurrent matmul reads h_prev ⊙ m_k, the
 /// update blend the un-dropped h_prev (Keras 3.8+ `GRUCell`); or 0 = no recurrent dropout ·
-/// packed: from gru_pack with the same D, H, flags
+/// packed: from gru_pack with the same D, H, flags · clip: ONNX cell clip, every gate
+/// pre-activation clamped to [−clip, clip], or 0 = no clip
 #[no_mangle]
 pub unsafe extern "C" fn gru_forward(
     y: usize,
@@ -397,9 +403,10 @@ pub unsafe extern "C" fn gru_forward(
     flags: u32,
     activation: i32,
     recurrent_activation: i32,
+    clip: f32,
 ) -> i32 {
     to_status((|| {
-        let GruCall { cfg, dims, btd, bth, bh } = gru_call(batch, time, input, units, flags, activation, recurrent_activation)?;
+        let GruCall { cfg, dims, btd, bth, bh } = gru_call(batch, time, input, units, flags, activation, recurrent_activation, clip)?;
         let mut a = Args::new();
         let x = a.input::<f32>("x", x, btd)?;
         let h0 = a.opt_input::<f32>("initialState", h0, bh)?;
@@ -433,7 +440,8 @@ pub unsafe extern "C" fn gru_forward(
 /// dx: (B, T, D) or 0 · dh0: (B, H) or 0 · dkernel: (D, 3H) · drecurrent: (H, 3H) ·
 /// dbias: (2, 3H) reset-after / (3H) reset-before, or 0 · dy: (B, T, H) or 0 · dy_last: (B, H) or 0 ·
 /// dh_last: (B, H) or 0 · cache: filled by gru_forward · x, mask, rec_mask: as given to gru_forward ·
-/// kernel: (D, 3H) · recurrent: (H, 3H): the Keras-layout weights gru_pack was given
+/// kernel: (D, 3H) · recurrent: (H, 3H): the Keras-layout weights gru_pack was given ·
+/// flags, activations, clip: as given to gru_forward (gradient 0 through a clamped pre-activation)
 #[no_mangle]
 pub unsafe extern "C" fn gru_backward(
     dx: usize,
@@ -457,9 +465,10 @@ pub unsafe extern "C" fn gru_backward(
     flags: u32,
     activation: i32,
     recurrent_activation: i32,
+    clip: f32,
 ) -> i32 {
     to_status((|| {
-        let GruCall { cfg, dims, btd, bth, bh } = gru_call(batch, time, input, units, flags, activation, recurrent_activation)?;
+        let GruCall { cfg, dims, btd, bth, bh } = gru_call(batch, time, input, units, flags, activation, recurrent_activation, clip)?;
         let g = 3 * units;
         let mut a = Args::new();
         let dy = a.opt_input::<f32>("dy", dy, bth)?;

@@ -272,7 +272,7 @@ fn check_case(c: &Case) -> Result<(), String> {
 }
 
 fn cfg(reset_after: bool, go_backwards: bool, activation: Activation, recurrent_activation: Activation) -> GruConfig {
-    GruConfig { reset_after, go_backwards, activation, recurrent_activation }
+    GruConfig { reset_after, go_backwards, activation, recurrent_activation, clip: None }
 }
 
 fn dims(batch: usize, time: usize, input: usize, units: usize) -> GruDims {
@@ -1141,4 +1141,64 @@ fn recurrent_dropout_equals_row_scaled_recurrent_kernel() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// ONNX `clip` (GRU-CONVENTIONS.md §3 ONNX attributes): gate pre-activations clamped to
+// [−clip, clip], zero gradient where clamped. The clip is small (0.3–0.6) so that a large share
+// of pre-activations is clamped in every case (checked: the outputs differ from the unclipped ones).
+
+/// Fraction of a case's outputs that change when the clip is removed (0 would make a case vacuous).
+fn clip_changes_outputs(c: &Case) -> bool {
+    let data = make_data(c);
+    let (x, k, u) = (to_f64(&data.x), to_f64(&data.kernel), to_f64(&data.recurrent));
+    let h0 = data.h0.as_ref().map(|v| to_f64(v));
+    let b = data.bias.as_ref().map(|v| to_f64(v));
+    let w = ref_weights(&k, &u, b.as_deref());
+    let clipped = rgru::gru_forward(&x, h0.as_deref(), data.mask.as_deref(), None, &w, &c.dims, &c.cfg);
+    let free = rgru::gru_forward(&x, h0.as_deref(), data.mask.as_deref(), None, &w, &c.dims, &GruConfig { clip: None, ..c.cfg });
+    clipped.h_last.iter().zip(&free.h_last).any(|(p, q)| (p - q).abs() > 1e-3)
+}
+
+/// Reference backward with clip = finite differences of its forward, both forms, both directions,
+/// every activation pair, masks and h0.
+#[test]
+fn clip_reference_backward_matches_finite_differences() {
+    let mut rng = TestRng::new(40);
+    let mut cases = Vec::new();
+    for &act in &ACTS {
+        for &rec in &REC_ACTS {
+            for &reset_after in &[true, false] {
+                let mask = [MaskKind::NoMask, MaskKind::RightPad, MaskKind::Gapped][rng.below(3)];
+                let go_backwards = rng.chance(0.5);
+                let h0 = rng.chance(0.5);
+                let mut c = fd_case(&mut rng, reset_after, go_backwards, h0, mask, act, rec);
+                c.cfg.clip = Some([0.3, 0.45, 0.6][rng.below(3)]);
+                cases.push(c);
+            }
+        }
+    }
+    if fast() {
+        cases = cases.into_iter().step_by(3).collect();
+    }
+    let active = cases.iter().filter(|c| clip_changes_outputs(c)).count();
+    assert!(active * 10 >= cases.len() * 9, "clip changed the outputs of only {} of {} cases", active, cases.len());
+    run_fd("reference vs finite differences (clip)", &cases);
+}
+
+/// The f32 kernels with clip = the f64 reference with clip (forward and accumulated backward).
+#[test]
+fn clip_kernel_matches_reference() {
+    let mut rng = TestRng::new(41);
+    let n = if fast() { 60 } else { 400 };
+    let cases: Vec<Case> = (0..n)
+        .map(|_| {
+            let mut c = random_case(&mut rng);
+            c.cfg.clip = Some([0.3, 0.5, 1.0, 2.0][rng.below(4)]);
+            c
+        })
+        .collect();
+    let active = cases.iter().filter(|c| clip_changes_outputs(c)).count();
+    assert!(active * 2 >= cases.len(), "clip changed the outputs of only {} of {} cases", active, cases.len());
+    run_cases("kernel vs reference (clip)", &cases);
 }

@@ -228,7 +228,7 @@ function provoke(b: Backend, body: (alloc: (data: Float32Array | Int32Array | Ui
 const ones = (n: number): Float32Array => new Float32Array(n).fill(0.5);
 
 /** A GRU forward with B=2, T=3, D=4, H=5 whose x can be replaced. */
-function gruForward(b: Backend, alloc: (d: Float32Array | Uint8Array | number, t?: 'float32' | 'uint8') => WasmBuffer, opts: { x?: Float32Array; flags?: number; act?: number; recAct?: number; mask?: Uint8Array; recMask?: Float32Array } = {}): number {
+function gruForward(b: Backend, alloc: (d: Float32Array | Uint8Array | number, t?: 'float32' | 'uint8') => WasmBuffer, opts: { x?: Float32Array; flags?: number; act?: number; recAct?: number; mask?: Uint8Array; recMask?: Float32Array; clip?: number } = {}): number {
   const [B, T, D, H] = [2, 3, 4, 5];
   const e = b.exports;
   const flags = opts.flags ?? GruFlags.ResetAfter;
@@ -238,7 +238,7 @@ function gruForward(b: Backend, alloc: (d: Float32Array | Uint8Array | number, t
   const x = alloc(opts.x ?? ones(B * T * D));
   const mask = opts.mask ? alloc(opts.mask) : null;
   const recMask = opts.recMask ? alloc(opts.recMask) : null;
-  return e.gru_forward(0, alloc(B * H).ptr, alloc(B * H).ptr, 0, x.ptr, 0, mask ? mask.ptr : 0, recMask ? recMask.ptr : 0, packed.ptr, B, T, D, H, flags, opts.act ?? Activation.Tanh, opts.recAct ?? Activation.Sigmoid);
+  return e.gru_forward(0, alloc(B * H).ptr, alloc(B * H).ptr, 0, x.ptr, 0, mask ? mask.ptr : 0, recMask ? recMask.ptr : 0, packed.ptr, B, T, D, H, flags, opts.act ?? Activation.Tanh, opts.recAct ?? Activation.Sigmoid, opts.clip ?? 0);
 }
 
 describe('Status values, provoked from the kernels, and messages that name the argument', () => {
@@ -290,7 +290,7 @@ describe('Status values, provoked from the kernels, and messages that name the a
           const packed = alloc(e.gru_packed_len(D, H, 1));
           e.gru_pack(packed.ptr, alloc(ones(D * 3 * H)).ptr, alloc(ones(H * 3 * H)).ptr, 0, D, H, 1);
           const cache = alloc(e.gru_cache_len(B, T, H) - 1);
-          return e.gru_forward(0, alloc(B * H).ptr, alloc(B * H).ptr, cache.ptr, alloc(ones(B * T * D)).ptr, 0, 0, 0, packed.ptr, B, T, D, H, 1, 1, 2);
+          return e.gru_forward(0, alloc(B * H).ptr, alloc(B * H).ptr, cache.ptr, alloc(ones(B * T * D)).ptr, 0, 0, 0, packed.ptr, B, T, D, H, 1, 1, 2, 0);
         });
         expect(c.status).toBe(Status.ShapeMismatch);
         expect(c.message).toMatch(/^cache: needs \d+ bytes/);
@@ -535,6 +535,13 @@ describe('Activation ids: dense_forward with an identity kernel computes the nam
       expect(r.message).toMatch(/gru recurrentActivation: unknown activation id 6/);
       expect(provoke(b, (alloc) => gruForward(b, alloc, { act: -1 })).status).toBe(Status.InvalidArgument);
       expect(provoke(b, (alloc) => gruForward(b, alloc, { act: 7 })).status).toBe(Status.InvalidArgument);
+      // clip: 0 (none) or a finite positive bound.
+      for (const bad of [-1, NaN, Infinity]) {
+        const c = provoke(b, (alloc) => gruForward(b, alloc, { clip: bad }));
+        expect(c.status).toBe(Status.InvalidArgument);
+        expect(c.message).toMatch(/gru clip: expected 0 \(no clip\) or a finite positive bound, got/);
+      }
+      expect(provoke(b, (alloc) => gruForward(b, alloc, { clip: 0.5 })).status).toBe(Status.Ok);
     });
   }
 });
@@ -737,7 +744,7 @@ describe('GruFlags: ResetAfter and GoBackwards mean what they say; unknown bits 
           expect(e.gru_pack(packed.ptr, alloc(Float32Array.from(K)).ptr, alloc(Float32Array.from(U)).ptr, alloc(Float32Array.from(bias)).ptr, D, H, flags)).toBe(0);
           const y = alloc(B * T * H);
           const hLast = alloc(B * H);
-          const st = e.gru_forward(y.ptr, alloc(B * H).ptr, hLast.ptr, 0, alloc(Float32Array.from(x)).ptr, alloc(Float32Array.from(h0)).ptr, 0, 0, packed.ptr, B, T, D, H, flags, Activation.Tanh, Activation.Sigmoid);
+          const st = e.gru_forward(y.ptr, alloc(B * H).ptr, hLast.ptr, 0, alloc(Float32Array.from(x)).ptr, alloc(Float32Array.from(h0)).ptr, 0, 0, packed.ptr, B, T, D, H, flags, Activation.Tanh, Activation.Sigmoid, 0);
           expect(st).toBe(0);
           y.f32().forEach((v, i) => expect(v, `y[${i}]`).toBeCloseTo(ref.y[i], 5));
           hLast.f32().forEach((v, i) => expect(v, `hLast[${i}]`).toBeCloseTo(ref.hLast[i], 5));

@@ -176,7 +176,7 @@ describe('GRU: gru_pack, gru_forward (training and inference), gru_backward leav
           const hLast = region('hLast', B * H, 'overwritten', null);
           const cache = region('cache', cacheLen, 'overwritten', null);
           b.run('gru_forward', () =>
-            e.gru_forward(y.ptr, yLast.ptr, hLast.ptr, cache.ptr, x.ptr, h0 ? h0.ptr : 0, mask ? mask.ptr : 0, 0, packed.ptr, B, T, D, H, flags, Activation.Tanh, Activation.Sigmoid),
+            e.gru_forward(y.ptr, yLast.ptr, hLast.ptr, cache.ptr, x.ptr, h0 ? h0.ptr : 0, mask ? mask.ptr : 0, 0, packed.ptr, B, T, D, H, flags, Activation.Tanh, Activation.Sigmoid, 0),
           );
           for (const p of [y, yLast, hLast, cache]) p.check('after gru_forward');
 
@@ -213,6 +213,7 @@ describe('GRU: gru_pack, gru_forward (training and inference), gru_backward leav
               flags,
               Activation.Tanh,
               Activation.Sigmoid,
+              0,
             ),
           );
           expect((dkernel.inner() as Float32Array).some((v) => v !== 0), 'dkernel is not all zero').toBe(true);
@@ -231,7 +232,7 @@ describe('GRU: gru_pack, gru_forward (training and inference), gru_backward leav
           const yLast = region('yLast', B * H, 'overwritten', null);
           const hLast = region('hLast', B * H, 'overwritten', null);
           b.run('gru_forward', () =>
-            e.gru_forward(0, yLast.ptr, hLast.ptr, 0, x.ptr, h0 ? h0.ptr : 0, mask ? mask.ptr : 0, 0, packed.ptr, B, T, D, H, flags, Activation.Tanh, Activation.Sigmoid),
+            e.gru_forward(0, yLast.ptr, hLast.ptr, 0, x.ptr, h0 ? h0.ptr : 0, mask ? mask.ptr : 0, 0, packed.ptr, B, T, D, H, flags, Activation.Tanh, Activation.Sigmoid, 0),
           );
         });
       });

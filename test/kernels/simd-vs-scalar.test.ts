@@ -92,6 +92,8 @@ interface GruCase {
   scale: number;
   /** Pass recurrent dropout masks (3, B, H) to forward and backward. */
   useRecMask?: boolean;
+  /** ONNX cell clip (0 = none). */
+  clip?: number;
 }
 
 function caseName(c: GruCase): string {
@@ -104,6 +106,7 @@ function caseName(c: GruCase): string {
     c.training ? 'train' : 'infer',
     c.sequences && 'seq',
     c.useRecMask && 'recDrop',
+    c.clip && `clip=${c.clip}`,
     `${Activation[c.activation]}/${Activation[c.recurrentActivation]}`,
   ].filter(Boolean);
   return `B=${c.batch} T=${c.time} D=${c.input} H=${c.units} ${flags.join(' ')} (seed ${c.seed})`;
@@ -195,6 +198,7 @@ function runGru(b: Backend, c: GruCase, inp: GruInputs): Record<string, Float32A
           flags,
           c.activation,
           c.recurrentActivation,
+          c.clip ?? 0,
         ),
       );
       return { y, yLast, hLast, cache };
@@ -244,6 +248,7 @@ function runGru(b: Backend, c: GruCase, inp: GruInputs): Record<string, Float32A
         flags,
         c.activation,
         c.recurrentActivation,
+        c.clip ?? 0,
       ),
     );
     out.dx = dx.toFloat32Array();
@@ -307,6 +312,7 @@ function gruCases(): GruCase[] {
       scale: 0.6,
       // Not from r: adding it left every other input of the existing cases unchanged.
       useRecMask: i % 3 === 1,
+      clip: i % 5 === 2 ? 0.5 : 0,
     });
   }
   return cases;
@@ -366,6 +372,7 @@ describe('gru_pack + gru_forward + gru_backward: simd vs scalar on ragged sizes'
       (c: GruCase) => c.units > 8,
       (c: GruCase) => c.training && c.useRecMask && c.resetAfter && c.units % 8 !== 0,
       (c: GruCase) => c.training && c.useRecMask && !c.resetAfter && c.units % 8 !== 0,
+      (c: GruCase) => c.training && (c.clip ?? 0) > 0 && c.units % 4 !== 0,
     ]) {
       expect(cs.some(pred), pred.toString()).toBe(true);
     }

@@ -8,6 +8,10 @@
 //!               h̃ = act(x·K_h + b_h + (r ⊙ h_prev)·U_h)
 //! both:         h = z ⊙ h_prev + (1 − z) ⊙ h̃        (σ = the recurrent activation)
 //! ```
+//! Clip (ONNX `clip`, optional): every gate pre-activation (the input of σ and of act above) is
+//! clamped to [−clip, clip] first: z = σ(clamp(xz + uz)), …, h̃ = act(clamp(xh + r ⊙ uh)). The
+//! gradient through a clamped value is 0.
+//!
 //! Masking (Keras): where mask[b, t] = 0 the state and the output are carried through unchanged;
 //! the output before the first valid step is 0 (Keras' `prev_output` starts at zeros).
 //! `go_backwards` reads inputs and mask from t = T−1 down to 0 and writes outputs in that
@@ -54,6 +58,50 @@ pub struct GruConfig {
     pub go_backwards: bool,
     pub activation: Activation,
     pub recurrent_activation: Activation,
+    /// ONNX `clip`: pre-activations clamped to [−clip, clip] (finite, > 0); None = no clip.
+    pub clip: Option<f32>,
+}
+
+/// Clamps pre-activations to [−c, c] in place (ONNX `clip`); nothing without a clip.
+#[inline]
+fn clip_pre(v: &mut [f32], clip: Option<f32>) {
+    if let Some(c) = clip {
+        // Compares, not f32::max/min, so a NaN stays NaN (the ABI reports it) instead of
+        // becoming ±clip.
+        for x in v.iter_mut() {
+            if *x < -c {
+                *x = -c;
+            } else if *x > c {
+                *x = c;
+            }
+        }
+    }
+}
+
+/// act(−clip) and act(clip) as the forward computes them (same `activate`, so the same bits: the
+/// SIMD and scalar activations agree to the last bit).
+fn clip_bounds(act: Activation, clip: f32) -> (f32, f32) {
+    let mut v = [-clip, clip];
+    activate(act, &mut v);
+    (v[0], v[1])
+}
+
+/// Zeros grad[j] where the forward clamped the pre-activation of y[j] = act(clamp(a)).
+///
+/// The cache keeps outputs, not pre-activations, so a clamped entry is recognised by its output:
+/// y ≤ act(−clip) or y ≥ act(clip) (act is non-decreasing). An unclamped `a` whose output rounds
+/// to the same float as act(±clip) is treated as clamped too: that happens only within an
+/// act-output ulp of the bound, where act' · (distance to the bound) is below f32 resolution, and
+/// where act is flat (relu below 0, a saturated hard sigmoid) the gradient is 0 either way.
+#[inline]
+fn zero_clipped(grad: &mut [f32], y: &[f32], bounds: Option<(f32, f32)>) {
+    if let Some((lo, hi)) = bounds {
+        for (g, &v) in grad.iter_mut().zip(y) {
+            if v <= lo || v >= hi {
+                *g = 0.0;
+            }
+        }
+    }
 }
 
 /// Where each piece lives inside the packed-weights buffer made by `gru_pack`.
@@ -238,6 +286,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
                 for j in 0..2 * nh {
                     gr[j] = xr[j] + ur[j];
                 }
+                clip_pre(&mut gr[..2 * nh], cfg.clip);
                 activate(cfg.recurrent_activation, &mut gr[..2 * nh]);
                 let uh = &ur[2 * nh..];
                 if caching {
@@ -248,6 +297,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
                 for j in 0..nh {
                     hh[j] = xr[2 * nh + j] + r[j] * uh[j];
                 }
+                clip_pre(hh, cfg.clip);
                 activate(cfg.activation, hh);
                 let z = &zr[..nh];
                 for j in 0..nh {
@@ -280,6 +330,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
                 for j in 0..2 * nh {
                     gr[j] = xr[j] + ur[j];
                 }
+                clip_pre(&mut gr[..2 * nh], cfg.clip);
                 activate(cfg.recurrent_activation, &mut gr[..2 * nh]);
                 let r = &gr[nh..2 * nh];
                 match rec_masks {
@@ -312,6 +363,7 @@ pub fn gru_forward(out: GruOutputs, x: &[f32], h0: Option<&[f32]>, mask: Option<
                 for j in 0..nh {
                     hh[j] = xr[2 * nh + j] + ur[2 * nh + j];
                 }
+                clip_pre(hh, cfg.clip);
                 activate(cfg.activation, hh);
                 let z = &zr[..nh];
                 for j in 0..nh {
@@ -391,6 +443,8 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
     let mut dh = scratch(bh)?;
     let mut dy_carry = scratch(bh)?;
     let mut drh = scratch(if cfg.reset_after { 0 } else { bh })?;
+    let rec_bounds = cfg.clip.map(|c| clip_bounds(cfg.recurrent_activation, c));
+    let act_bounds = cfg.clip.map(|c| clip_bounds(cfg.activation, c));
     if let Some(s) = seeds.dh_last {
         dh.copy_from_slice(s);
     }
@@ -472,6 +526,8 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
             }
             scale_by_derivative(cfg.activation, dhh_, hh);
             scale_by_derivative(cfg.recurrent_activation, dz_, z);
+            zero_clipped(dhh_, hh, act_bounds);
+            zero_clipped(dz_, z, rec_bounds);
             let dhpr = &mut dhp[b * g..(b + 1) * g];
             if cfg.reset_after {
                 let uh = &aux[b * nh..(b + 1) * nh];
@@ -479,6 +535,7 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
                     dr_[j] = dhh_[j] * uh[j];
                 }
                 scale_by_derivative(cfg.recurrent_activation, dr_, r);
+                zero_clipped(dr_, r, rec_bounds);
                 dhpr[..nh].copy_from_slice(dz_);
                 dhpr[nh..2 * nh].copy_from_slice(dr_);
                 for j in 0..nh {
@@ -525,6 +582,7 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
                     }
                 }
                 scale_by_derivative(cfg.recurrent_activation, dr_, r);
+                zero_clipped(dr_, r, rec_bounds);
                 dhp[b * g + nh..b * g + 2 * nh].copy_from_slice(dr_);
             }
             match rec_masks {

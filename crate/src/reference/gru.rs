@@ -5,6 +5,9 @@
 //! `rec_mask` (3, B, H) holds m_z, m_r, m_h; gate k's recurrent product reads h_prev ⊙ m_k
 //! (reset-before: (r ⊙ h_prev ⊙ m_h)·U_h), and the blend z ⊙ h_prev + (1 − z) ⊙ h̃ uses the
 //! un-dropped h_prev. None = no dropout (all ones).
+//!
+//! Clip (ONNX): the records keep the raw pre-activations a; the forward applies the activation to
+//! clamp(a, −clip, clip), backward multiplies by 0 where |a| > clip.
 
 use super::{act, act_grad};
 use crate::kernels::gru::{GruConfig, GruDims};
@@ -35,6 +38,19 @@ struct StepRecord {
     /// reset-after: uh (incl. b_uh); reset-before: unused.
     uh: Vec<f64>,
     valid: bool,
+}
+
+/// The activation at the clamped pre-activation (ONNX `clip`).
+fn act_c(c: &GruConfig, id: crate::kernels::Activation, a: f64) -> f64 {
+    act(id, c.clip.map_or(a, |k| a.max(-(k as f64)).min(k as f64)))
+}
+
+/// d act(clamp(a)) / da: 0 outside [−clip, clip].
+fn act_grad_c(c: &GruConfig, id: crate::kernels::Activation, a: f64) -> f64 {
+    match c.clip {
+        Some(k) if a.abs() > k as f64 => 0.0,
+        _ => act_grad(id, a),
+    }
 }
 
 fn bias_parts(w: &RefWeights, h: usize, reset_after: bool) -> (Vec<f64>, Vec<f64>) {
@@ -80,8 +96,8 @@ fn run(x: &[f64], h0: Option<&[f64]>, mask: Option<&[u8]>, rec_mask: Option<&[f6
                 for j in 0..nh {
                     rec.az[j] = proj(xt, w.kernel, nd, j) + bx[j] + proj(&hz, w.recurrent, nh, j) + bu[j];
                     rec.ar[j] = proj(xt, w.kernel, nd, nh + j) + bx[nh + j] + proj(&hr, w.recurrent, nh, nh + j) + bu[nh + j];
-                    z[j] = act(c.recurrent_activation, rec.az[j]);
-                    r[j] = act(c.recurrent_activation, rec.ar[j]);
+                    z[j] = act_c(c, c.recurrent_activation, rec.az[j]);
+                    r[j] = act_c(c, c.recurrent_activation, rec.ar[j]);
                 }
                 let rh: Vec<f64> = (0..nh).map(|j| r[j] * hh_in[j]).collect();
                 let mut hn = vec![0.0; nh];
@@ -93,7 +109,7 @@ fn run(x: &[f64], h0: Option<&[f64]>, mask: Option<&[u8]>, rec_mask: Option<&[f6
                     } else {
                         rec.ah[j] = xh + proj(&rh, w.recurrent, nh, 2 * nh + j);
                     }
-                    let hh = act(c.activation, rec.ah[j]);
+                    let hh = act_c(c, c.activation, rec.ah[j]);
                     hn[j] = z[j] * h[j] + (1.0 - z[j]) * hh;
                 }
                 h = hn;
@@ -171,22 +187,22 @@ pub fn gru_backward(
             // its share of dh_prev is scaled by m_k.
             let hd: Vec<Vec<f64>> = ms.iter().map(|m| (0..nh).map(|i| hp[i] * m[i]).collect()).collect();
             let mh = &ms[2];
-            let z: Vec<f64> = rec.az.iter().map(|&a| act(c.recurrent_activation, a)).collect();
-            let r: Vec<f64> = rec.ar.iter().map(|&a| act(c.recurrent_activation, a)).collect();
-            let hh: Vec<f64> = rec.ah.iter().map(|&a| act(c.activation, a)).collect();
+            let z: Vec<f64> = rec.az.iter().map(|&a| act_c(c, c.recurrent_activation, a)).collect();
+            let r: Vec<f64> = rec.ar.iter().map(|&a| act_c(c, c.recurrent_activation, a)).collect();
+            let hh: Vec<f64> = rec.ah.iter().map(|&a| act_c(c, c.activation, a)).collect();
             let mut dhp = vec![0.0; nh];
             let mut daz = vec![0.0; nh];
             let mut dar = vec![0.0; nh];
             let mut dah = vec![0.0; nh];
             for j in 0..nh {
                 dhp[j] += dh[j] * z[j];
-                daz[j] = dh[j] * (hp[j] - hh[j]) * act_grad(c.recurrent_activation, rec.az[j]);
-                dah[j] = dh[j] * (1.0 - z[j]) * act_grad(c.activation, rec.ah[j]);
+                daz[j] = dh[j] * (hp[j] - hh[j]) * act_grad_c(c, c.recurrent_activation, rec.az[j]);
+                dah[j] = dh[j] * (1.0 - z[j]) * act_grad_c(c, c.activation, rec.ah[j]);
             }
             // Reset gate and the candidate's recurrent path.
             if c.reset_after {
                 for j in 0..nh {
-                    dar[j] = dah[j] * rec.uh[j] * act_grad(c.recurrent_activation, rec.ar[j]);
+                    dar[j] = dah[j] * rec.uh[j] * act_grad_c(c, c.recurrent_activation, rec.ar[j]);
                     let duh = dah[j] * r[j];
                     for i in 0..nh {
                         gr.drecurrent[i * g + 2 * nh + j] += hd[2][i] * duh;
@@ -204,7 +220,7 @@ pub fn gru_backward(
                 }
                 for i in 0..nh {
                     dhp[i] += drh[i] * r[i] * mh[i];
-                    dar[i] = drh[i] * hd[2][i] * act_grad(c.recurrent_activation, rec.ar[i]);
+                    dar[i] = drh[i] * hd[2][i] * act_grad_c(c, c.recurrent_activation, rec.ar[i]);
                 }
             }
             // z and r pre-activations: input, recurrent and both biases.

@@ -14,13 +14,16 @@
  *   `inputAxes`, e.g. `{x: 'TBF'}`);
  * - `GRU`: W/R/B constant (initializers, `Constant`, or graph inputs given in `initializers`),
  *   `linear_before_reset` 1 → `resetAfter: true`, 0 → `resetAfter: false` with b = Wb + Rb,
- *   direction forward / reverse (`goBackwards`, Y_h only) / bidirectional (`layers.bidirectional`,
- *   mergeMode null: Y [T,2,B,H] keeps both directions; `Transpose(0,2,1,3)` + `Reshape [T,B,2H]`
- *   is Keras' concat), `layout` 0 and 1, `initial_h` absent / zeros / a dynamic [dirs,B,H] value,
- *   `activations` Sigmoid / Tanh / Relu / HardSigmoid(0.2, 0.5) / HardSigmoid(1/6, 0.5),
- *   `sequence_lens` only when constant and equal to the full length (ONNX zeroes Y after each length,
- *   Keras masks carry: not the same function). `clip` is refused (we have no clipped GRU);
+ *   direction forward / reverse (`goBackwards`; its Y flipped back into input time by
+ *   `OnnxSequenceOutput`) / bidirectional (`layers.bidirectional`, mergeMode null: Y [T,2,B,H]
+ *   keeps both directions; `Transpose(0,2,1,3)` + `Reshape [T,B,2H]` is Keras' concat), `layout` 0
+ *   and 1, `initial_h` absent / zeros / a dynamic [dirs,B,H] value, `activations` Sigmoid / Tanh /
+ *   Relu / HardSigmoid(0.2, 0.5) / HardSigmoid(1/6, 0.5), `sequence_lens` (a constant or an int
+ *   graph input [B]) as a (B, T) mask (`OnnxLengthMask`) with Y zeroed after each length (see
+ *   onnxLayers.ts for why the masked GRU's states are ONNX's), `clip` (the GRU's `clip` option);
  * - `Gather(table, ids)` → `layers.embedding`; `MatMul(x, W)` (+ `Add(b)`) and `Gemm` → `layers.dense`;
+ *   `Mul` / `Div` / `Add` / `Sub` of a graph tensor and a scalar or per-feature constant → `OnnxAffine`;
+ *   `Add` of two graph tensors with the same axes → `layers.add`;
  *   `Relu` / `Sigmoid` / `Tanh` / `Softmax(last axis)` → activation layers;
  * - `Transpose`, `Squeeze`, `Unsqueeze` (attribute or input axes), `Reshape` (unit axes; D·F merge),
  *   `Concat` on features (→ `layers.concatenate`) or directions, `Slice` / `Gather` on a D or unit
@@ -32,9 +35,9 @@
  * op type (count and first node names). `extractOnnxGRUs` reads the GRU nodes of any graph (for
  * example a speech model with convolutions) as stand-alone layers with their weights.
  *
- * Export (`exportOnnx`): Input → (Embedding) → GRU / Bidirectional(GRU, concat), stacked, sequences
- * or last → Dense / Activation / Dropout, as opset 14 with `Transpose` around each GRU (onnxruntime
- * refuses `layout=1`).
+ * Export (`exportOnnx`): the model's graph node by node (any number of inputs and outputs):
+ * Embedding, GRU / Bidirectional(GRU) with returnState, initial states and goBackwards, Dense,
+ * Activation, Dropout, Concatenate, Add, as opset 14 (see `exportOnnx`).
  */
 import { Tensor, fmtShape } from '../tensor.js';
 import { ValueError } from '../wasm/errors.js';
@@ -47,10 +50,11 @@ import { Bidirectional } from '../layers/Wrappers.js';
 import { ActivationLayer } from '../layers/Activation.js';
 import { Dropout } from '../layers/Dropout.js';
 import { InputLayer, input } from '../layers/Input.js';
-import { Concatenate } from '../layers/Merge.js';
+import { Add as AddLayer, Concatenate } from '../layers/Merge.js';
 import type { Layer } from '../layers/Layer.js';
-import { SymbolicTensor } from '../models/SymbolicTensor.js';
+import { Node, SymbolicTensor } from '../models/SymbolicTensor.js';
 import { Model } from '../models/Model.js';
+import { OnnxAffine, OnnxLengthMask, OnnxSequenceOutput } from './onnxLayers.js';
 import { activationName, ActivationName } from '../activations.js';
 
 export type OnnxSource = Uint8Array | ArrayBuffer | string;
@@ -92,7 +96,12 @@ const SUPPORTED = new Set([
   'Shape', 'Constant', 'ConstantOfShape', 'Expand', 'Identity', 'Dropout', 'Cast', 'Relu', 'Sigmoid', 'Tanh', 'Softmax',
 ]);
 
-class LayoutMismatch extends ValueError {}
+/** An axis assignment that does not fit; `progress` = how many nodes converted before it failed. */
+class LayoutMismatch extends ValueError {
+  constructor(message: string, readonly progress: number) {
+    super(message);
+  }
+}
 
 async function bytesOf(src: OnnxSource): Promise<{ bytes: Uint8Array; file: string }> {
   if (typeof src === 'string') {
@@ -180,7 +189,8 @@ function gruSpec(n: Proto, consts: Map<string, Tensor>, file: string): GRUSpec {
   const direction = ((attr(n, 'direction') as string) ?? 'forward') as GRUSpec['direction'];
   const lbr = (attr(n, 'linear_before_reset') as number) ?? 0;
   const layout = (attr(n, 'layout') as number) ?? 0;
-  if (attr(n, 'clip') !== undefined) bad.push(`${where}: clip=${attr(n, 'clip')} (fastgru has no clipped GRU; export without clip)`);
+  const clip = attr(n, 'clip') as number | undefined;
+  if (clip !== undefined && !(clip > 0 && Number.isFinite(clip))) bad.push(`${where}: clip=${clip} (must be a finite positive bound)`);
   if (!['forward', 'reverse', 'bidirectional'].includes(direction)) bad.push(`${where}: direction '${direction}'`);
   const dirs = direction === 'bidirectional' ? 2 : 1;
   const actNames = (attr(n, 'activations') as string[] | undefined) ?? ['Sigmoid', 'Tanh', 'Sigmoid', 'Tanh'].slice(0, 2 * dirs);
@@ -226,7 +236,7 @@ function gruSpec(n: Proto, consts: Map<string, Tensor>, file: string): GRUSpec {
     }
     return [tr(W, d), tr(R, h), bias];
   };
-  const args = (dir: number): GRULayerArgs => ({ units: h, resetAfter, recurrentActivation: acts[2 * dir], activation: acts[2 * dir + 1], returnSequences: true, returnState: true });
+  const args = (dir: number): GRULayerArgs => ({ units: h, resetAfter, recurrentActivation: acts[2 * dir], activation: acts[2 * dir + 1], returnSequences: true, returnState: true, clip: clip ?? null });
   return {
     h, d, dirs, layout, direction,
     build() {
@@ -277,17 +287,21 @@ export async function importOnnx(src: OnnxSource, options: LoadOnnxOptions = {})
     const all: Ax[][] = r === 3 ? [['T', 'B', 'F'], ['B', 'T', 'F'], ['1', 'B', 'F']] : r === 2 ? [['B', 'T'], ['T', 'B'], ['B', 'F']] : r === 1 ? [['B']] : [];
     return all.filter((a) => a.every((x, k) => x !== '1' || s[k] === 1));
   });
-  let lastErr: Error | null = null;
+  // What failed for each assignment tried, those that got furthest first: the right assignment
+  // usually fails last, at the node that is really unsupported.
+  const errs: { msg: string; progress: number }[] = [];
   const combos = cands.reduce((acc: Ax[][][], c: Ax[][]) => acc.flatMap((p) => c.map((x) => [...p, x])), [[]] as Ax[][][]);
   for (const combo of combos.slice(0, 64)) {
     try {
       return convert(m, file, consts, gin, shapes, combo);
     } catch (e) {
       if (!(e instanceof LayoutMismatch)) throw e;
-      lastErr = e;
+      errs.push({ msg: `${gin.map((vi: Proto, i: number) => `${vi.name}: ${combo[i].join('')}`).join(', ')} → ${e.message}`, progress: e.progress });
     }
   }
-  throw new FileFormatError(file, 'graph', `no assignment of batch / time / feature axes to the graph inputs fits the graph (${lastErr?.message ?? 'no candidates'})`, 'Pass options.inputAxes, e.g. {x: "TBF"}');
+  errs.sort((a, b) => b.progress - a.progress);
+  const shown = errs.slice(0, 3).map((e) => e.msg).join('; ') + (errs.length > 3 ? `; … (${errs.length - 3} more)` : '');
+  throw new FileFormatError(file, 'graph', `no assignment of batch / time / feature axes to the graph inputs fits the graph (${shown || 'no candidates'})`, 'Pass options.inputAxes, e.g. {x: "TBF"}');
 }
 
 const AX_ORDER: Ax[] = ['B', 'T', 'F'];
@@ -311,8 +325,9 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
     inSpecs.push({ name: vi.name, axes: axes.join(''), indices: [i] });
     vals.set(vi.name, { k: 'dyn', parts: [sym], axes });
   });
+  let progress = 0;
   const mismatch = (n: Proto, msg: string): never => {
-    throw new LayoutMismatch(`${n.opType} '${n.name}': ${msg}`);
+    throw new LayoutMismatch(`${n.opType} '${n.name}': ${msg}`, progress);
   };
   const valOf = (name: string): Val | null => (name ? vals.get(name) ?? null : null);
   const constOf = (n: Proto, i: number): Tensor | null => {
@@ -332,6 +347,7 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
   for (const n of m.graph.node ?? []) for (const x of n.input) outputsUsed.add(x);
 
   for (const n of m.graph.node ?? []) {
+    progress++;
     const op: string = n.opType;
     const ins: (Val | null)[] = n.input.map((x: string) => valOf(x));
     ins.forEach((v, i) => {
@@ -533,19 +549,51 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
         break;
       }
       case 'Add':
-      case 'Sub': {
-        const [a0, b0] = x.k === 'dyn' ? [x, ins[1]!] : [ins[1]!, x];
-        if (a0.k !== 'dyn' || b0.k !== 'const' || !a0.dense) {
-          mismatch(n, 'only a constant bias added after a MatMul is supported');
+      case 'Sub':
+      case 'Mul':
+      case 'Div': {
+        const tensorFirst = x.k === 'dyn';
+        const tv = (tensorFirst ? x : ins[1]!) as Val;
+        const cv = (tensorFirst ? ins[1]! : x) as Val;
+        if (op === 'Add' && tv.k === 'dyn' && cv.k === 'dyn') {
+          // Two graph tensors of the same layout: `layers.add` (per direction for a D axis).
+          if (tv.axes.join('') !== cv.axes.join('') || tv.parts.length !== cv.parts.length) mismatch(n, `adds tensors with axes ${tv.axes.join('')} and ${cv.axes.join('')}`);
+          set({ k: 'dyn', parts: tv.parts.map((p, i) => new AddLayer().apply([p, cv.parts[i]]) as SymbolicTensor), axes: tv.axes });
           break;
         }
-        const units = featSize(a0);
-        if (b0.t.size !== units) mismatch(n, `bias ${fmtShape(b0.t.shape)} does not match ${units} units`);
-        const [k, b] = a0.dense.getWeights();
-        const nb = Float32Array.from(b.data, (u, i) => u + (op === 'Sub' ? -1 : 1) * b0.t.data[i]);
-        if (op === 'Sub' && x.k !== 'dyn') mismatch(n, 'constant minus tensor');
-        a0.dense.setWeights([k, new Tensor(nb, [units])]);
-        set({ k: 'dyn', parts: a0.parts, axes: a0.axes });
+        if (tv.k !== 'dyn' || cv.k !== 'const') {
+          if (tv.k === 'dyn' && cv.k === 'dyn') throw new UnsupportedLayerError(file, [`${op} '${n.name}': of two graph tensors ('${n.input[0]}', '${n.input[1]}'); only a graph tensor and a constant are supported`]);
+          mismatch(n, 'unexpected inputs');
+          break;
+        }
+        const c = cv.t;
+        const units = featSize(tv);
+        // A constant bias after a MatMul goes into the Dense (as before); anything else is an OnnxAffine.
+        if ((op === 'Add' || (op === 'Sub' && tensorFirst)) && tv.dense && c.size === units) {
+          const [k, b] = tv.dense.getWeights();
+          const nb = Float32Array.from(b.data, (u, i) => u + (op === 'Sub' ? -1 : 1) * c.data[i]);
+          tv.dense.setWeights([k, new Tensor(nb, [units])]);
+          set({ k: 'dyn', parts: tv.parts, axes: tv.axes });
+          break;
+        }
+        if (op === 'Div' && !tensorFirst) throw new UnsupportedLayerError(file, [`Div '${n.name}': a constant divided by a graph tensor ('${n.input[1]}'); only tensor / constant is supported`]);
+        // Broadcast (right-aligned): the constant may vary along the feature axis only.
+        if (c.rank > tv.axes.length) mismatch(n, `constant ${fmtShape(c.shape)} has more axes than the tensor (${tv.axes.join('')})`);
+        const off = tv.axes.length - c.rank;
+        let perFeature = false;
+        c.shape.forEach((dim, i) => {
+          if (dim === 1) return;
+          if (tv.axes[off + i] !== 'F' || dim !== units) mismatch(n, `constant ${fmtShape(c.shape)} varies along the ${tv.axes[off + i]} axis of ${tv.axes.join('')} (only a scalar or a per-feature constant of ${units} is supported)`);
+          perFeature = true;
+        });
+        const vec = perFeature ? [...c.data] : [c.data[0]];
+        const args =
+          op === 'Mul' ? { scale: vec }
+          : op === 'Div' ? { scale: vec.map((v) => 1 / v) }
+          : op === 'Add' ? { offset: vec }
+          : tensorFirst ? { offset: vec.map((v) => -v) }
+          : { scale: [-1], offset: vec };
+        set({ k: 'dyn', parts: tv.parts.map((p) => new OnnxAffine(args).apply(p) as SymbolicTensor), axes: tv.axes });
         break;
       }
       case 'Relu':
@@ -562,10 +610,6 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
         set({ k: 'dyn', parts: x.parts.map((p) => new ActivationLayer({ activation: name }).apply(p) as SymbolicTensor), axes: x.axes });
         break;
       }
-      case 'Mul':
-      case 'Div':
-        mismatch(n, 'Mul / Div of a tensor (only constant folding is supported)');
-        break;
       case 'GRU': {
         const spec = gruSpec(n, consts.size ? new Map([...vals].filter(([, v]) => v.k === 'const').map(([k, v]) => [k, (v as { t: Tensor }).t])) : consts, file);
         if (x.k !== 'dyn' || x.parts.length !== 1) {
@@ -575,27 +619,41 @@ function convert(m: Proto, file: string, consts: Map<string, Tensor>, gin: Proto
         const want: Ax[] = spec.layout === 0 ? ['T', 'B', 'F'] : ['B', 'T', 'F'];
         if (x.axes.join('') !== want.join('')) mismatch(n, `X has axes ${x.axes.join('')}, layout ${spec.layout} needs ${want.join('')}`);
         if (featSize(x) !== spec.d) throw new FileFormatError(file, `GRU '${n.name}' W`, `has input size ${spec.d}, but X '${n.input[0]}' has ${featSize(x)} features`, 'The weights do not belong to this graph: export the model again');
+        // sequence_lens: all equal to T changes nothing; otherwise a (B, T) mask (onnxLayers.ts).
         const sl = n.input[4] ? ins[4] : null;
+        let gx = x.parts[0];
+        let masked = false;
         if (sl && !(sl.k === 'const' && T !== null && sl.t.data.every((u) => u === T))) {
-          throw new UnsupportedLayerError(file, [`GRU '${n.name}': sequence_lens shorter than the sequence (ONNX zeroes Y after each length; Keras masks carry the state: a different function)`]);
+          if (sl.k === 'const') {
+            if (sl.t.rank !== 1) throw new FileFormatError(file, `GRU '${n.name}' sequence_lens`, `has shape ${fmtShape(sl.t.shape)}, expected [batch]`, 'The graph is invalid: export it again');
+            gx = new OnnxLengthMask({ lengths: [...sl.t.data] }).apply(gx) as SymbolicTensor;
+          } else if (sl.k === 'dyn' && sl.parts.length === 1 && sl.axes.join('') === 'B' && sl.parts[0].dtype === 'int32') {
+            gx = new OnnxLengthMask().apply([gx, sl.parts[0]]) as SymbolicTensor;
+          } else {
+            throw new UnsupportedLayerError(file, [`GRU '${n.name}': sequence_lens '${n.input[4]}' must be a constant or an int graph input of shape [batch], got ${sl.k === 'dyn' ? `a tensor with axes ${sl.axes.join('')}` : `a ${sl.k} value`}`]);
+          }
+          masked = true;
         }
         const h0 = n.input[5] ? ins[5] : null;
         let init: SymbolicTensor[] | undefined;
         if (h0 && !(h0.k === 'zeros' || (h0.k === 'const' && h0.t.data.every((u) => u === 0)))) {
           const wantH: Ax[] = spec.layout === 0 ? ['D', 'B', 'F'] : ['B', 'D', 'F'];
           const h = h0 as Val & { k: 'dyn' };
-          if (h.k !== 'dyn' || h.axes.map((a) => (a === '1' ? 'D' : a)).join('') !== wantH.join('') || h.parts.length !== spec.dirs) mismatch(n, `initial_h must be a tensor with axes ${wantH.join('')}`);
+          if (h.k !== 'dyn' || h.axes.map((a) => (a === '1' ? 'D' : a)).join('') !== wantH.join('') || h.parts.length !== spec.dirs) mismatch(n, `initial_h must be a tensor with axes ${wantH.join('')}${spec.dirs === 2 ? ' built from one [1, batch, H] value per direction (e.g. Concat of two graph inputs): a single [2, batch, H] graph input is not split into the two directions' : ''}`);
           init = h.parts;
-        }
-        if (spec.direction === 'reverse' && n.output[0] && outputsUsed.has(n.output[0])) {
-          throw new UnsupportedLayerError(file, [`GRU '${n.name}': the Y output of a reverse GRU (only Y_h is supported; use a bidirectional GRU)`]);
         }
         const layer = spec.build();
         const w = layer.getWeights();
-        const outs = layer.apply(x.parts[0], init ? { initialState: init } : {}) as SymbolicTensor[];
+        const outs = layer.apply(gx, init ? { initialState: init } : {}) as SymbolicTensor[];
         layer.setWeights(w);
-        const seqs = spec.dirs === 2 ? outs.slice(0, 2) : [outs[0]];
+        let seqs = spec.dirs === 2 ? outs.slice(0, 2) : [outs[0]];
         const states = spec.dirs === 2 ? outs.slice(2, 4) : [outs[1]];
+        // Y in ONNX time order with zeros after each length: a reverse GRU's output is flipped
+        // (goBackwards returns processing order); a masked forward one has its padding zeroed
+        // (Bidirectional already aligns and zeroes both directions, but the mask must end here).
+        if (n.output[0] && outputsUsed.has(n.output[0]) && (masked || spec.direction === 'reverse')) {
+          seqs = seqs.map((y) => new OnnxSequenceOutput({ reverse: spec.direction === 'reverse' }).apply(y) as SymbolicTensor);
+        }
         set({ k: 'dyn', parts: seqs, axes: spec.layout === 0 ? ['T', 'D', 'B', 'F'] : ['B', 'T', 'D', 'F'] }, 0);
         set({ k: 'dyn', parts: states, axes: spec.layout === 0 ? ['D', 'B', 'F'] : ['B', 'D', 'F'] }, 1);
         break;
@@ -805,23 +863,45 @@ function foldConst(n: Proto, ins: (Tensor | null)[], file: string): Tensor {
 
 const OPSET = 14;
 
+/** The nodes between a model's inputs and outputs in execution order (Model's own sort). */
+function modelNodes(m: Model): Node[] {
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const visit = (n: Node): void => {
+    if (seen.has(n)) return;
+    seen.add(n);
+    for (const t of n.inputs) visit(t.node);
+    if (!(n.layer instanceof InputLayer)) order.push(n);
+  };
+  for (const t of m.outputs) visit(t.node);
+  return order;
+}
+
 /**
- * Our model → ONNX bytes (opset 14). Supported: one input → (Embedding) → GRU / Bidirectional(GRU,
- * mergeMode 'concat') layers, stacked, returning sequences or the last output → Dense / Activation /
- * Dropout (dropped: inference). The ONNX input and output are batch-first like ours: input
- * `[batch, T, D]` (float) or `[batch, T]` (int32 ids); the GRUs run in ONNX layout 0 between two
- * `Transpose`s (onnxruntime refuses layout=1). Weights follow GRU-CONVENTIONS.md §4 Keras → ONNX.
+ * Our model → ONNX bytes (opset 14): the model's graph node by node. Supported layers: Embedding
+ * (no maskZero), GRU (returnSequences, returnState, goBackwards, an initial state input, clip) and
+ * Bidirectional(GRU) (every mergeMode, returnState), Dense, Activation, Dropout (dropped:
+ * inference), Concatenate (last axis) and Add. Any number of inputs and outputs: one input is
+ * named `input`, several take their input layers' names; one output is `output`, several are
+ * `output_0`, `output_1`, … in `model.outputs` order. Values are batch-first like ours (`[batch,
+ * T, D]` float or `[batch, T]` int32 ids; states `[batch, H]`); GRUs run in ONNX layout 0, with
+ * a `Transpose` where a value changes layout (onnxruntime refuses layout=1); element-wise layers
+ * work in either layout. Weights follow GRU-CONVENTIONS.md §4 Keras → ONNX.
  */
 export async function exportOnnx(m: Model): Promise<Uint8Array> {
   await loadProtobuf();
-  if (m.inputs.length !== 1 || m.outputs.length !== 1) throw new ValueError(`exportOnnx: the model has ${m.inputs.length} inputs and ${m.outputs.length} outputs; only one of each is supported`);
   const nodes: Proto[] = [];
   const inits: Proto[] = [];
   let uid = 0;
   const fresh = (s: string): string => `${s}_${uid++}`;
-  const constI64 = (vals: number[]): string => {
+  const constI64 = (vals: number[], shape = [vals.length]): string => {
     const name = fresh('const');
-    inits.push(tensorToProto(name, new Tensor(Int32Array.from(vals), [vals.length]), true));
+    inits.push(tensorToProto(name, new Tensor(Int32Array.from(vals), shape), true));
+    return name;
+  };
+  const constF = (vals: number[]): string => {
+    const name = fresh('const');
+    inits.push(tensorToProto(name, new Tensor(Float32Array.from(vals), [])));
     return name;
   };
   const node = (opType: string, inputs: string[], attrs: Proto[] = [], nOut = 1): string[] => {
@@ -833,40 +913,42 @@ export async function exportOnnx(m: Model): Promise<Uint8Array> {
   const ais = (name: string, ints: number[]): Proto => ({ name, type: 7, ints });
   const as = (name: string, s: string): Proto => ({ name, type: 3, s: new TextEncoder().encode(s) });
   const astrs = (name: string, strs: string[]): Proto => ({ name, type: 8, strings: strs.map((s) => new TextEncoder().encode(s)) });
-  const inLayer = m.inputs[0].sourceLayer as InputLayer;
-  const inShape = m.inputs[0].shape;
-  const isInt = m.inputs[0].dtype === 'int32';
-  const inName = 'input';
-  let cur = inName;
   const unsupported: string[] = [];
   const actName = (a: ActivationName | string, what: string): string => {
     const map: Record<string, string> = { sigmoid: 'Sigmoid', tanh: 'Tanh', relu: 'Relu', hardSigmoid: 'HardSigmoid', hardSigmoidKeras3: 'HardSigmoid' };
     if (!map[a]) unsupported.push(`${what}: activation '${a}'`);
     return map[a] ?? 'Sigmoid';
   };
-  const gruNode = (layers: GRU[], x: string): { y: string; yh: string } => {
+  // Initializers once per layer (a shared layer's nodes reuse them).
+  const weightNames = new Map<Layer, string[]>();
+  const gruNode = (layers: GRU[], x: string, h0: string | null): { y: string; yh: string } => {
     const g0 = layers[0];
     const h = g0.units;
     const dirs = layers.length;
-    const [K, U] = g0.getWeights();
-    const d = K.shape[0];
-    const W = new Float32Array(dirs * 3 * h * d);
-    const R = new Float32Array(dirs * 3 * h * h);
-    const B = new Float32Array(dirs * 6 * h);
-    layers.forEach((g, di) => {
-      // Reset-after bias (2, 3H) = [b_x; b_u] is B = [Wb, Rb]; reset-before (3H) is B = [b, 0].
-      const [k, u, b] = g.getWeights();
-      W.set(transpose2(k).data, di * 3 * h * d);
-      R.set(transpose2(u).data, di * 3 * h * h);
-      if (b) B.set(b.data, di * 6 * h);
-    });
-    const wn = fresh('W');
-    const rn = fresh('R');
-    const bn = fresh('B');
-    inits.push(tensorToProto(wn, new Tensor(W, [dirs, 3 * h, d])), tensorToProto(rn, new Tensor(R, [dirs, 3 * h, h])), tensorToProto(bn, new Tensor(B, [dirs, 6 * h])));
-    const acts = layers.flatMap((g, i) => [actName(activationName(g.recurrentActivation), `GRU '${g.name}'`), actName(activationName(g.activation), `GRU '${g.name}'`)].map((a, j) => ({ a, i, j })));
+    const key = layers[0];
+    let names = weightNames.get(key);
+    if (!names) {
+      const [K] = g0.getWeights();
+      const d = K.shape[0];
+      const W = new Float32Array(dirs * 3 * h * d);
+      const R = new Float32Array(dirs * 3 * h * h);
+      const B = new Float32Array(dirs * 6 * h);
+      layers.forEach((g, di) => {
+        // Reset-after bias (2, 3H) = [b_x; b_u] is B = [Wb, Rb]; reset-before (3H) is B = [b, 0].
+        const [k, u, b] = g.getWeights();
+        W.set(transpose2(k).data, di * 3 * h * d);
+        R.set(transpose2(u).data, di * 3 * h * h);
+        if (b) B.set(b.data, di * 6 * h);
+      });
+      names = [fresh('W'), fresh('R'), fresh('B')];
+      inits.push(tensorToProto(names[0], new Tensor(W, [dirs, 3 * h, d])), tensorToProto(names[1], new Tensor(R, [dirs, 3 * h, h])), tensorToProto(names[2], new Tensor(B, [dirs, 6 * h])));
+      weightNames.set(key, names);
+    }
+    const acts = layers.flatMap((g) => [actName(activationName(g.recurrentActivation), `GRU '${g.name}'`), actName(activationName(g.activation), `GRU '${g.name}'`)]);
     const hs = layers.flatMap((g) => [activationName(g.recurrentActivation), activationName(g.activation)]);
-    const attrs: Proto[] = [ai('hidden_size', h), ai('linear_before_reset', g0.resetAfter ? 1 : 0), as('direction', dirs === 2 ? 'bidirectional' : g0.goBackwards ? 'reverse' : 'forward'), astrs('activations', acts.map((q) => q.a))];
+    const attrs: Proto[] = [ai('hidden_size', h), ai('linear_before_reset', g0.resetAfter ? 1 : 0), as('direction', dirs === 2 ? 'bidirectional' : g0.goBackwards ? 'reverse' : 'forward'), astrs('activations', acts)];
+    if (layers.some((g) => g.clip !== g0.clip)) unsupported.push(`Bidirectional: GRUs '${layers.map((g) => g.name).join("', '")}' have different clips (one ONNX GRU node has one clip)`);
+    if (g0.clip !== null) attrs.push({ name: 'clip', type: 1, f: g0.clip });
     const hard = hs.filter((q) => q === 'hardSigmoid' || q === 'hardSigmoidKeras3');
     if (hard.length) {
       // One alpha / beta per HardSigmoid, in activation order (see USES_ALPHA): Keras 2 / tfjs
@@ -874,71 +956,149 @@ export async function exportOnnx(m: Model): Promise<Uint8Array> {
       attrs.push({ name: 'activation_alpha', type: 6, floats: hard.map((q) => (q === 'hardSigmoid' ? 0.2 : 1 / 6)) });
       attrs.push({ name: 'activation_beta', type: 6, floats: hard.map(() => 0.5) });
     }
-    const [y, yh] = node('GRU', [x, wn, rn, bn], attrs, 2);
+    // Inputs X, W, R, B, sequence_lens (none), initial_h.
+    const [y, yh] = node('GRU', h0 ? [x, ...names, '', h0] : [x, ...names], attrs, 2);
     return { y, yh };
   };
-  // Our values are batch-first (B, T, F); `tbf` marks a value already in ONNX GRU layout (T, B, F).
-  let tbf = false;
-  for (const l of m.layers) {
-    if (l === inLayer) continue;
+
+  // Every value: its ONNX name, and whether it is time-first (T, B, F) rather than batch-first.
+  interface V {
+    name: string;
+    tbf: boolean;
+  }
+  const vals = new Map<number, V>();
+  const flips = new Map<string, string>();
+  const swap01 = (name: string): string => {
+    let o = flips.get(name);
+    if (!o) {
+      o = node('Transpose', [name], [ais('perm', [1, 0, 2])])[0];
+      flips.set(name, o);
+    }
+    return o;
+  };
+  /** A value in the asked layout (a rank-3 value changes layout by one Transpose). */
+  const get = (t: SymbolicTensor, tbf: boolean): string => {
+    const v = vals.get(t.id)!;
+    return v.tbf === tbf || t.rank !== 3 ? v.name : swap01(v.name);
+  };
+  const set = (t: SymbolicTensor, name: string, tbf = false): void => {
+    vals.set(t.id, { name, tbf: tbf && t.rank === 3 });
+  };
+  const multi = m.inputs.length > 1;
+  const inNames = m.inputs.map((t, i) => (multi ? (t.sourceLayer as InputLayer).name.replace(/[^A-Za-z0-9_.]/g, '_') : 'input') || `input_${i}`);
+  m.inputs.forEach((t, i) => set(t, inNames[i]));
+
+  /** (T, B, F) time-reversed (a goBackwards GRU's Y in processing order). */
+  const reverseTime = (name: string): string => node('Slice', [name, constI64([-1]), constI64([-2147483648]), constI64([0]), constI64([-1])])[0];
+
+  for (const n of modelNodes(m)) {
+    const l = n.layer;
+    const where = `${l.className} '${l.name}'`;
+    const outs = n.outputs;
     if (l instanceof Embedding) {
-      const [emb] = l.getWeights();
-      const en = fresh('embeddings');
-      inits.push(tensorToProto(en, emb));
-      cur = node('Gather', [en, cur], [ai('axis', 0)])[0];
+      if (l.maskZero) unsupported.push(`${where}: maskZero (the mask changes what the GRUs compute; ONNX GRUs take sequence_lens, which exportOnnx does not write)`);
+      let en = weightNames.get(l)?.[0];
+      if (!en) {
+        en = fresh('embeddings');
+        inits.push(tensorToProto(en, l.getWeights()[0]));
+        weightNames.set(l, [en]);
+      }
+      set(outs[0], node('Gather', [en, get(n.inputs[0], false)], [ai('axis', 0)])[0]);
     } else if (l instanceof GRU || l instanceof Bidirectional) {
       const gs = l instanceof GRU ? [l] : [l.forwardLayer, l.backwardLayer];
       if (!gs.every((g) => g instanceof GRU)) {
-        unsupported.push(`${l.className} '${l.name}': only GRU layers`);
+        unsupported.push(`${where}: only GRU layers`);
         continue;
       }
       const grus = gs as GRU[];
-      if (l instanceof Bidirectional && l.mergeMode !== 'concat') unsupported.push(`Bidirectional '${l.name}': mergeMode '${l.mergeMode}' (only concat)`);
-      if (l instanceof GRU && l.goBackwards && l.returnSequences) unsupported.push(`GRU '${l.name}': goBackwards with returnSequences (ONNX reverse GRUs align Y with the input time)`);
-      if (grus.some((g) => g.returnState)) unsupported.push(`${l.className} '${l.name}': returnState`);
-      if (!tbf) cur = node('Transpose', [cur], [ais('perm', [1, 0, 2])])[0];
-      const { y, yh } = gruNode(grus, cur);
-      const seq = l instanceof GRU ? l.returnSequences : l.returnSequences;
-      if (seq) {
-        // Y (T, dirs, B, H) → (T, B, dirs·H): Keras concat order [forward | backward].
-        const t = node('Transpose', [y], [ais('perm', [0, 2, 1, 3])])[0];
-        cur = node('Reshape', [t, constI64([0, 0, -1])])[0];
-        tbf = true;
+      if (grus.some((g) => g.stateful)) unsupported.push(`${where}: stateful (an ONNX graph has no state between runs: pass the state as an input with initialState)`);
+      const dirs = grus.length;
+      const hU = grus[0].units;
+      if (grus.some((g) => g.units !== hU)) unsupported.push(`${where}: directions with different units`);
+      // Initial states (B, H) → initial_h [dirs, B, H].
+      let h0: string | null = null;
+      if (n.inputs.length > 1) {
+        const hs = n.inputs.slice(1).map((t) => node('Unsqueeze', [get(t, false), constI64([0])])[0]);
+        h0 = hs.length === 1 ? hs[0] : node('Concat', hs, [ai('axis', 0)])[0];
+      }
+      const { y, yh } = gruNode(grus, get(n.inputs[0], true), h0);
+      const seq = l.returnSequences;
+      // Per direction: sequences (T, B, H) in input time, and final states (B, H).
+      const ysOf = (): string[] => Array.from({ length: dirs }, (_, d) => node('Squeeze', [node('Slice', [y, constI64([d]), constI64([d + 1]), constI64([1])])[0], constI64([1])])[0]);
+      const statesOf = (): string[] => Array.from({ length: dirs }, (_, d) => node('Squeeze', [node('Slice', [yh, constI64([d]), constI64([d + 1]), constI64([0])])[0], constI64([0])])[0]);
+      const states = l.returnState ? statesOf() : [];
+      let merged: string[];
+      let tbf = false;
+      if (l instanceof GRU) {
+        if (seq) {
+          let s0 = node('Squeeze', [y, constI64([1])])[0];
+          // Keras goBackwards returns processing order; ONNX reverse Y is in input time.
+          if (l.goBackwards) s0 = reverseTime(s0);
+          merged = [s0];
+          tbf = true;
+        } else merged = [node('Squeeze', [yh, constI64([0])])[0]];
       } else {
-        const t = node('Transpose', [yh], [ais('perm', [1, 0, 2])])[0];
-        cur = node('Reshape', [t, constI64([0, -1])])[0];
-        tbf = false;
+        // Bidirectional: each direction's output in input time (Keras re-reverses the backward one).
+        let parts: string[];
+        if (seq) {
+          parts = ysOf();
+          tbf = true;
+        } else parts = l.returnState ? states : statesOf();
+        const mode = l.mergeMode;
+        if (mode === 'concat') merged = [seq ? node('Reshape', [node('Transpose', [y], [ais('perm', [0, 2, 1, 3])])[0], constI64([0, 0, -1])])[0] : node('Concat', parts, [ai('axis', -1)])[0]];
+        else if (mode === 'sum') merged = [node('Add', parts)[0]];
+        else if (mode === 'mul') merged = [node('Mul', parts)[0]];
+        else if (mode === 'ave') merged = [node('Mul', [node('Add', parts)[0], constF([0.5])])[0]];
+        else merged = parts;
       }
+      const all = [...merged, ...states];
+      if (all.length !== outs.length) unsupported.push(`${where}: ${outs.length} outputs, exportOnnx made ${all.length}`);
+      outs.forEach((t, i) => all[i] && set(t, all[i], i < merged.length && tbf));
     } else if (l instanceof Dense || l instanceof ActivationLayer || l instanceof Dropout) {
-      if (tbf) {
-        cur = node('Transpose', [cur], [ais('perm', [1, 0, 2])])[0];
-        tbf = false;
+      // Element-wise or over the last axis: any layout.
+      const inV = vals.get(n.inputs[0].id)!;
+      let cur = inV.name;
+      if (!(l instanceof Dropout)) {
+        let act: string;
+        if (l instanceof Dense) {
+          let names = weightNames.get(l);
+          if (!names) {
+            const [k, b] = l.getWeights();
+            names = [fresh('kernel')];
+            inits.push(tensorToProto(names[0], k));
+            if (b) {
+              names.push(fresh('bias'));
+              inits.push(tensorToProto(names[1], b));
+            }
+            weightNames.set(l, names);
+          }
+          cur = node('MatMul', [cur, names[0]])[0];
+          if (names[1]) cur = node('Add', [cur, names[1]])[0];
+          act = activationName(l.activation);
+        } else act = activationName(l.activation);
+        const opName = ({ linear: '', relu: 'Relu', sigmoid: 'Sigmoid', tanh: 'Tanh', softmax: 'Softmax' } as Record<string, string>)[act];
+        if (opName === undefined) unsupported.push(`${where}: activation '${act}'`);
+        else if (opName) cur = node(opName, [cur], opName === 'Softmax' ? [ai('axis', -1)] : [])[0];
       }
-      if (l instanceof Dropout) continue;
-      let act: string;
-      if (l instanceof Dense) {
-        const [k, b] = l.getWeights();
-        const kn = fresh('kernel');
-        inits.push(tensorToProto(kn, k));
-        cur = node('MatMul', [cur, kn])[0];
-        if (b) {
-          const bn = fresh('bias');
-          inits.push(tensorToProto(bn, b));
-          cur = node('Add', [cur, bn])[0];
-        }
-        act = activationName(l.activation);
-      } else act = activationName(l.activation);
-      const opName = ({ linear: '', relu: 'Relu', sigmoid: 'Sigmoid', tanh: 'Tanh', softmax: 'Softmax' } as Record<string, string>)[act];
-      if (opName === undefined) unsupported.push(`${l.className} '${l.name}': activation '${act}'`);
-      else if (opName) cur = node(opName, [cur], opName === 'Softmax' ? [ai('axis', -1)] : [])[0];
-    } else unsupported.push(`${l.className} '${l.name}'`);
+      set(outs[0], cur, inV.tbf);
+    } else if (l instanceof Concatenate || l instanceof AddLayer) {
+      const r = n.inputs[0].rank;
+      if (l instanceof Concatenate && !(l.axis === -1 || l.axis === r - 1)) {
+        unsupported.push(`${where}: axis ${l.axis} (only the last axis)`);
+        continue;
+      }
+      const tbf = n.inputs.every((t) => vals.get(t.id)!.tbf);
+      const ins = n.inputs.map((t) => get(t, tbf));
+      set(outs[0], l instanceof Concatenate ? node('Concat', ins, [ai('axis', -1)])[0] : ins.slice(1).reduce((acc, v) => node('Add', [acc, v])[0], ins[0]), tbf);
+    } else {
+      unsupported.push(where);
+    }
   }
-  if (tbf) cur = node('Transpose', [cur], [ais('perm', [1, 0, 2])])[0];
   if (unsupported.length) throw new UnsupportedLayerError('exportOnnx', unsupported);
   const dim = (d: number | null, p: string): Proto => (d === null ? { dimParam: p } : { dimValue: d });
-  const vi = (name: string, elem: number, shape: (number | null)[]): Proto => ({ name, type: { tensorType: { elemType: elem, shape: { dim: shape.map((d, i) => dim(d, i === 0 ? 'batch' : `d${i}`)) } } } });
-  const outShape = m.outputs[0].shape;
-  nodes.push({ opType: 'Identity', name: 'output_identity', input: [cur], output: ['output'] });
+  const vi = (name: string, elem: number, shape: (number | null)[]): Proto => ({ name, type: { tensorType: { elemType: elem, shape: { dim: shape.map((d, i) => dim(d, i === 0 ? 'batch' : `${name}_d${i}`)) } } } });
+  const outNames = m.outputs.map((_, i) => (m.outputs.length === 1 ? 'output' : `output_${i}`));
+  m.outputs.forEach((t, i) => nodes.push({ opType: 'Identity', name: `${outNames[i]}_identity`, input: [get(t, false)], output: [outNames[i]] }));
   const proto = {
     irVersion: 8,
     producerName: 'fastgru',
@@ -947,8 +1107,8 @@ export async function exportOnnx(m: Model): Promise<Uint8Array> {
       name: m.name,
       node: nodes,
       initializer: inits,
-      input: [vi(inName, isInt ? DT.INT32 : DT.FLOAT, [...inShape])],
-      output: [vi('output', DT.FLOAT, [...outShape])],
+      input: m.inputs.map((t, i) => vi(inNames[i], t.dtype === 'int32' ? DT.INT32 : DT.FLOAT, [...t.shape])),
+      output: m.outputs.map((t, i) => vi(outNames[i], DT.FLOAT, [...t.shape])),
     },
   };
   return encodeModel(proto);

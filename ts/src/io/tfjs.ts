@@ -257,6 +257,7 @@ function tfjsLayerConfig(l: Layer, problems: string[]): { class_name: string; co
     case 'GRU': {
       const g = l as GRU;
       if (g.resetAfter) problems.push(`${where}: reset_after=True (tfjs-layers' GRU is reset-before only, tfjs#4621; GRU-CONVENTIONS.md §1: the forms are different functions, no weight transform converts one into the other)`);
+      if (g.clip !== null) problems.push(`${where}: clip=${g.clip} (an ONNX cell clip; Keras and tfjs GRUs have none: save in our format or exportOnnx)`);
       pick('units', 'useBias', 'returnSequences', 'returnState', 'goBackwards', 'stateful', 'dropout', 'recurrentDropout');
       out.activation = act('activation', c.activation);
       out.recurrent_activation = act('recurrentActivation', c.recurrentActivation);

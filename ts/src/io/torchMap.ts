@@ -532,6 +532,7 @@ export function torchStateDict(target: TorchTarget, nameMap?: Record<string, str
       if (leaf.kind === 'gru') {
         const g = layer as GRU;
         if (!g.resetAfter) throw new ValueError(`torchStateDict: GRU '${g.name}' is reset-before; PyTorch's nn.GRU is reset-after only (GRU-CONVENTIONS §1), so it has no PyTorch equivalent`);
+        if (g.clip !== null) throw new ValueError(`torchStateDict: GRU '${g.name}' has clip=${g.clip} (an ONNX cell clip); PyTorch's nn.GRU has none, so it has no PyTorch equivalent: use exportOnnx`);
         const suffix = u.kind === 'bigru' && i === 1 ? '_reverse' : '';
         const t = kerasGRUToTorch(w[0], w[1], g.useBias ? w[2] : null);
         const [kn, rn, bn] = leaf.weightNames;

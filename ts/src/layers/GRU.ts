@@ -58,6 +58,12 @@ export interface GRULayerArgs extends LayerArgs {
   recurrentConstraint?: ConstraintIdentifier | null;
   /** Defaults to none. */
   biasConstraint?: ConstraintIdentifier | null;
+  /**
+   * ONNX `GRU` `clip`: every gate pre-activation (the input of the activations) is clamped to
+   * [−clip, clip], with zero gradient where clamped. Not a Keras option: saveTfjsModel and the
+   * PyTorch exporters refuse it; our format and ONNX export keep it. Defaults to null (no clip).
+   */
+  clip?: number | null;
   /** Accepted for Keras compatibility and ignored: the fused kernel has one implementation. */
   unroll?: boolean;
   /** Accepted for Keras compatibility and ignored. */
@@ -151,6 +157,7 @@ export class GRU extends Layer {
   readonly dropout: number;
   readonly recurrentDropout: number;
   readonly stateful: boolean;
+  readonly clip: number | null;
   private readonly regularizers: (ReturnType<typeof getRegularizer>)[];
   private readonly constraints: (ReturnType<typeof getConstraint>)[];
   private inputDim = 0;
@@ -188,6 +195,10 @@ export class GRU extends Layer {
     this.dropout = checkRate(args.dropout ?? 0, 'dropout');
     this.recurrentDropout = checkRate(args.recurrentDropout ?? 0, 'recurrentDropout');
     this.stateful = args.stateful ?? false;
+    this.clip = args.clip ?? null;
+    if (this.clip !== null && !(typeof this.clip === 'number' && this.clip > 0 && Number.isFinite(this.clip))) {
+      throw new ValueError(`GRU: clip must be a finite positive number or null, got ${String(args.clip)}`);
+    }
     this.regularizers = [
       getRegularizer(args.kernelRegularizer, 'GRU kernelRegularizer'),
       getRegularizer(args.recurrentRegularizer, 'GRU recurrentRegularizer'),
@@ -403,6 +414,7 @@ export class GRU extends Layer {
         this.flags,
         this.activation,
         this.recurrentActivation,
+        this.clip ?? 0,
       ),
     );
     if (tc) tc.pending = { batch: nb, time: nt, hasMask: mask !== null, hasInitialState: h0Buf !== null, explicitState, hasRecMask: recMaskBuf !== null };
@@ -482,6 +494,7 @@ export class GRU extends Layer {
         this.flags,
         this.activation,
         this.recurrentActivation,
+        this.clip ?? 0,
       ),
     );
     const dx = dxBuf.toFloat32Array(0, nb * nt * d);
@@ -556,6 +569,8 @@ export class GRU extends Layer {
       kernelConstraint: this.constraints[0]?.toJSON() ?? null,
       recurrentConstraint: this.constraints[1]?.toJSON() ?? null,
       biasConstraint: this.constraints[2]?.toJSON() ?? null,
+      // Only when set: files without it stay what Keras and tfjs read.
+      ...(this.clip !== null ? { clip: this.clip } : {}),
     };
   }
 

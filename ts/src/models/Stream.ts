@@ -85,7 +85,7 @@ interface Slot {
 }
 
 type Op =
-  | { kind: 'gru'; layer: GRU; x: number; y: number; mask: number; state: number; d: number; h: number; flags: number; act: number; recAct: number; label: string }
+  | { kind: 'gru'; layer: GRU; x: number; y: number; mask: number; state: number; d: number; h: number; flags: number; act: number; recAct: number; clip: number; label: string }
   | { kind: 'dense'; layer: Dense; x: number; y: number; kernel: number; bias: number; i: number; o: number; act: number; label: string }
   | { kind: 'embedding'; layer: Embedding; x: number; y: number; mask: number; table: number; v: number; e: number; label: string }
   | { kind: 'layernorm'; x: number; y: number; gamma: number; beta: number; c: number; eps: number; label: string }
@@ -207,6 +207,7 @@ export function compileStreamPlan(modelName: string, backend: Backend, inputs: S
           flags: layer.resetAfter ? GruFlags.ResetAfter : 0,
           act: layer.activation,
           recAct: layer.recurrentActivation,
+          clip: layer.clip ?? 0,
           label: `GRU '${layer.name}' stream step`,
         });
         // A GRU's output is its state: `y` holds the new state after each step (the state slot
@@ -488,7 +489,7 @@ export class Stream {
             const packed = op.layer.packedWeightsPtr();
             // h0 = state, hLast = y (the new state and output), yLast = scratch; then the new
             // state is copied back (the kernel's arguments may not alias).
-            status = e.gru_forward(0, this.scratch, addr[op.y], 0, addr[op.x], addr[op.state], op.mask >= 0 ? this.maskAddr[op.mask] : 0, 0, packed, rows, 1, op.d, op.h, op.flags, op.act, op.recAct);
+            status = e.gru_forward(0, this.scratch, addr[op.y], 0, addr[op.x], addr[op.state], op.mask >= 0 ? this.maskAddr[op.mask] : 0, 0, packed, rows, 1, op.d, op.h, op.flags, op.act, op.recAct, op.clip);
             if (status === 0) {
               heap(backend);
               heapF32.copyWithin(addr[op.state] >> 2, addr[op.y] >> 2, (addr[op.y] >> 2) + rows * op.h);

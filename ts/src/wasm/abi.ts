@@ -7,8 +7,12 @@
 
 import { FastGruError } from './errors.js';
 
-/** Must match `crate/src/abi.rs` (`ABI_VERSION`). 2: gru_forward / gru_backward take recMask; loss_forward_backward takes row weights, row losses, hyper-parameters. */
-export const ABI_VERSION = 2;
+/**
+ * Must match `crate/src/abi.rs` (`ABI_VERSION`). 2: gru_forward / gru_backward take recMask;
+ * loss_forward_backward takes row weights, row losses, hyper-parameters. 3: gru_forward /
+ * gru_backward take clip (ONNX cell clip) last.
+ */
+export const ABI_VERSION = 3;
 
 /** Activation ids. Must match `crate/src/kernels/activations.rs` (`Activation`). */
 export enum Activation {
@@ -146,6 +150,7 @@ export interface WasmExports {
     flags: number,
     activation: number, // Activation
     recurrentActivation: number, // Activation
+    clip: number, // ONNX cell clip: every gate pre-activation clamped to [−clip, clip]; 0 = no clip
   ): Status;
   gru_backward(
     dx: Ptr, // += (B, T, D) or 0
@@ -169,6 +174,7 @@ export interface WasmExports {
     flags: number,
     activation: number,
     recurrentActivation: number,
+    clip: number, // as given to gru_forward (gradient 0 through a clamped pre-activation)
   ): Status;
   dense_forward(
     y: Ptr, // out: (N, O)
