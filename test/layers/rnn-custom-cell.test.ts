@@ -10,7 +10,7 @@
  * - stateful + resetStates, the cell called alone, errors naming the cell and the step, fit,
  *   getConfig / fromConfig, save / load.
  *
- * The cells are in util/cells.ts.
+ * The cells are in util/cells.ts, plus the MGU cell of examples/custom-cell.ts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -33,6 +33,7 @@ import type { Layer, ModelArtifacts } from '../../ts/src/index.ts';
 import { BACKENDS, rng, uniform } from './util/numeric.ts';
 import { checkLayerGradients } from './util/fd.ts';
 import { ElmanCell, LeakyCell, UserGRUCell } from './util/cells.ts';
+import { MGUCell } from '../../examples/custom-cell.ts';
 
 const [B, T, D, H] = [3, 5, 4, 3];
 // Row 0 full; row 1 masked in the middle and at the end; row 2 masked first, then valid.
@@ -98,6 +99,15 @@ describe.each(BACKENDS)('rnn over user-defined cells, backend %s', (backend) => 
     // The flat state list: [h, c].
     const out = list(rn.apply(rand(3, [B, T, D])));
     expect(out.map((t) => [...t.shape])).toEqual(['returnSequences' in seq ? [B, T, H] : [B, H], [B, H], [B, H]]);
+    rn.dispose();
+  });
+
+  it.each([
+    ['returnSequences, mask', { returnSequences: true }, false],
+    ['goBackwards, returnState, mask, initial state', { goBackwards: true, returnState: true }, true],
+  ] as const)("examples/custom-cell.ts' MGUCell: finite differences: %s", (_n, seq, h0) => {
+    const rn = layers.rnn({ cell: new MGUCell({ units: H }), ...seq });
+    fdCheck(`mgu ${_n}`, rn, rand(13, [B, T, D]), h0 ? [rand(14, [B, H])] : [], MASK);
     rn.dispose();
   });
 
