@@ -18,7 +18,8 @@
  * `cache`: a fresh object per step that `call` may stash intermediates in (gate values, say). The
  * wrapper keeps one record per step and hands `backward` the right one, so a cell never deals
  * with time indices. `dOutput` and `dStates` are separate even when the output IS the new state
- * (an Elman cell): the gradient of that tensor is their sum.
+ * (an Elman cell): the gradient of that tensor is their sum. `call` must not modify its input or
+ * states in place (backward reads them), and may return one tensor as both output and state.
  *
  * `CellLoop` is the time loop `rnn()` runs a user cell with: forward over the steps with Keras
  * mask semantics, then backpropagation through time in reverse (weight gradients accumulate over
