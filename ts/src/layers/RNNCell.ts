@@ -234,7 +234,7 @@ function runStepBackward<C extends object>(cell: RNNCell<C>, r: StepRecord<C>, d
   const at = `${where}, step ${r.step}`;
   if (!hasBackward(cell as RNNCell<object>)) {
     throw new ValueError(
-      `${at}: cell '${cell.name}' (${cell.className}) cannot be trained: it has no backward(). Implement backward(dOutput, dStates, {input, states, output, newStates, cache}) returning [dInput, dStates], or set trainable: false on it and every layer below`,
+      `${at}: the cell cannot be trained: it has no backward(). Implement backward(dOutput, dStates, {input, states, output, newStates, cache}) returning [dInput, dStates], or set trainable: false on it and every layer below`,
     );
   }
   const ctx: CellBackwardContext<C> = { input: r.input, states: r.states, output: r.output, newStates: r.newStates, cache: r.cache, step: r.step, training };
