@@ -19,14 +19,19 @@
  * exactly 0; the stack runs one fused GRU per cell, each output sequence feeding the next cell,
  * which is what StackedRNNCells does step by step.
  *
+ * Section 4 writes a cell of its own, as one subclasses `keras.layers.Layer` with `state_size` and
+ * `call(inputs, states)` and wraps it in `keras.layers.RNN`: `MGUCell` below extends `RNNCell`,
+ * computes one step on Tensors, and gives `backward` for one step; `rnn({cell})` loops over time,
+ * backpropagates through time, and handles masks, goBackwards, returnState and stateful.
+ *
  * The training task is the "adding problem" (Hochreiter & Schmidhuber 1997): each step carries a
  * random value in [0, 1) and a marker; exactly two steps are marked, and the target is the sum of
  * their two values. Predicting the mean (1) for everything gives MSE = Var = 2/12 ≈ 0.167.
  *
  * In an application, import from 'fastgru' instead of '../ts/src/index.ts'.
  */
-import { Tensor, init, layers, optimizers, sequential, setSeed } from '../ts/src/index.ts';
-import type { Logs, Sequential } from '../ts/src/index.ts';
+import { RNNCell, Tensor, init, layers, optimizers, registerLayerClass, sequential, setSeed } from '../ts/src/index.ts';
+import type { CellBackwardContext, CellCallContext, LayerArgs, LayerWeight, Logs, Sequential, Shape } from '../ts/src/index.ts';
 import { mulberry32 } from './data.ts';
 import { fmtLogs } from './util.ts';
 import type { ExampleOptions } from './util.ts';
@@ -59,6 +64,151 @@ function maxAbsDiff(a: Tensor, b: Tensor): number {
   for (let i = 0; i < a.size; i++) m = Math.max(m, Math.abs(a.data[i] - b.data[i]));
   return m;
 }
+
+/** (n, k) · (k, m) → (n, m); with `tA`, aᵀ · b for a (k, n) → (n, m); with `tB`, a · bᵀ for b (m, k). */
+function matmul(a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number, tA = false, tB = false): Float32Array {
+  const out = new Float32Array(n * m);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (tA ? a[p * n + i] : a[i * k + p]) * (tB ? b[j * k + p] : b[p * m + j]);
+      out[i * m + j] = s;
+    }
+  }
+  return out;
+}
+
+const sigmoid = (v: number): number => 1 / (1 + Math.exp(-v));
+
+/** What one step of `MGUCell` keeps for its backward. */
+interface MGUCache {
+  /** The gate f (batch, units). */
+  f: Float32Array;
+  /** The candidate h̃ (batch, units). */
+  hh: Float32Array;
+  /** f ⊙ h (batch, units), the input of U_h. */
+  fh: Float32Array;
+}
+
+/**
+ * A user-defined cell: the minimal gated unit (Zhou et al. 2016, arXiv 1603.09420), one gate:
+ *
+ *   f  = σ(x·K_f + h·U_f + b_f)
+ *   h̃  = tanh(x·K_h + (f ⊙ h)·U_h + b_h)
+ *   h' = (1 − f) ⊙ h + f ⊙ h̃                 output and new state: h'
+ *
+ * Weights: `kernel` (D, 2H) = [K_f | K_h], `recurrentGate` U_f (H, H), `recurrentCandidate` U_h
+ * (H, H), `bias` (2H) = [b_f | b_h]. `test/layers/rnn-custom-cell.test.ts` checks its backward
+ * by finite differences through time.
+ */
+export class MGUCell extends RNNCell<MGUCache> {
+  readonly className = 'MGUCell';
+  readonly units: number;
+  /** Keras `state_size`: one state of `units`. The output size defaults to it. */
+  readonly stateSize: number;
+  private kernel!: LayerWeight;
+  private recurrentGate!: LayerWeight;
+  private recurrentCandidate!: LayerWeight;
+  private bias!: LayerWeight;
+
+  constructor(args: LayerArgs & { units: number }) {
+    super(args);
+    this.units = args.units;
+    this.stateSize = args.units;
+  }
+
+  /** `inputShape` is one step's: (batch, features). */
+  build(inputShape: Shape | Shape[]): void {
+    const d = (inputShape as Shape)[1] as number;
+    const h = this.units;
+    this.kernel = this.addWeight('kernel', [d, 2 * h]);
+    this.recurrentGate = this.addWeight('recurrentGate', [h, h], 'orthogonal');
+    this.recurrentCandidate = this.addWeight('recurrentCandidate', [h, h], 'orthogonal');
+    this.bias = this.addWeight('bias', [2 * h], 'zeros');
+  }
+
+  /** One step: x (batch, D), states [h (batch, H)] → [h', [h']]. */
+  call(x: Tensor, [state]: Tensor[], { cache }: CellCallContext<MGUCache>): [Tensor, Tensor[]] {
+    const [nb, d] = x.shape;
+    const n = this.units;
+    const h = state.data;
+    const bias = this.bias.read().data;
+    const xa = matmul(x.data, this.kernel.read().data, nb, d, 2 * n); // (B, 2H): [x·K_f | x·K_h]
+    const uf = matmul(h, this.recurrentGate.read().data, nb, n, n);
+    const f = new Float32Array(nb * n);
+    const fh = new Float32Array(nb * n);
+    for (let i = 0; i < nb * n; i++) {
+      const [b, j] = [Math.floor(i / n), i % n];
+      f[i] = sigmoid(xa[b * 2 * n + j] + uf[i] + bias[j]);
+      fh[i] = f[i] * h[i];
+    }
+    const uh = matmul(fh, this.recurrentCandidate.read().data, nb, n, n);
+    const hh = new Float32Array(nb * n);
+    const out = new Float32Array(nb * n);
+    for (let i = 0; i < nb * n; i++) {
+      const [b, j] = [Math.floor(i / n), i % n];
+      hh[i] = Math.tanh(xa[b * 2 * n + n + j] + uh[i] + bias[n + j]);
+      out[i] = (1 - f[i]) * h[i] + f[i] * hh[i];
+    }
+    // What backward needs beyond the step's input, states and outputs (which it is given anyway).
+    Object.assign(cache, { f, hh, fh });
+    const y = new Tensor(out, [nb, n]);
+    return [y, [y]];
+  }
+
+  /**
+   * One step back: dL/dh' arrives twice (as the output and as the new state); returns dL/dx and
+   * dL/dh, and adds this step's weight gradients (they accumulate over the steps).
+   */
+  backward(dOutput: Tensor, [dState]: Tensor[], { input, states, cache }: CellBackwardContext<MGUCache>): [Tensor, Tensor[]] {
+    const [nb, d] = input.shape;
+    const n = this.units;
+    const h = states[0].data;
+    const { f, hh, fh } = cache;
+    const uG = this.recurrentGate.read().data;
+    const uC = this.recurrentCandidate.read().data;
+    const da = new Float32Array(nb * 2 * n); // (B, 2H): pre-activation gradients [f | h̃]
+    const dah = new Float32Array(nb * n);
+    const dh = new Float32Array(nb * n);
+    for (let i = 0; i < nb * n; i++) {
+      const dOut = dOutput.data[i] + dState.data[i];
+      dh[i] = dOut * (1 - f[i]);
+      dah[i] = dOut * f[i] * (1 - hh[i] * hh[i]);
+    }
+    const dfh = matmul(dah, uC, nb, n, n, false, true); // (B, H) = dah · U_hᵀ
+    for (let i = 0; i < nb * n; i++) {
+      const [b, j] = [Math.floor(i / n), i % n];
+      const dOut = dOutput.data[i] + dState.data[i];
+      const df = dOut * (hh[i] - h[i]) + dfh[i] * h[i];
+      dh[i] += dfh[i] * f[i];
+      da[b * 2 * n + j] = df * f[i] * (1 - f[i]);
+      da[b * 2 * n + n + j] = dah[i];
+    }
+    const daf = new Float32Array(nb * n);
+    for (let i = 0; i < nb * n; i++) daf[i] = da[Math.floor(i / n) * 2 * n + (i % n)];
+    const dhGate = matmul(daf, uG, nb, n, n, false, true);
+    for (let i = 0; i < nb * n; i++) dh[i] += dhGate[i];
+    this.kernel.addGradient(matmul(input.data, da, d, nb, 2 * n, true));
+    this.recurrentGate.addGradient(matmul(h, daf, n, nb, n, true));
+    this.recurrentCandidate.addGradient(matmul(fh, dah, n, nb, n, true));
+    const db = new Float32Array(2 * n);
+    for (let i = 0; i < da.length; i++) db[i % (2 * n)] += da[i];
+    this.bias.addGradient(db);
+    const dx = matmul(da, this.kernel.read().data, nb, 2 * n, d, false, true);
+    return [new Tensor(dx, [nb, d]), [new Tensor(dh, [nb, n])]];
+  }
+
+  getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), units: this.units };
+  }
+
+  static fromConfig(config: Record<string, unknown>): MGUCell {
+    return new MGUCell(config as unknown as LayerArgs & { units: number });
+  }
+}
+
+// Lets getConfig / fromConfig, bidirectional() and loadModel rebuild the cell by its class name.
+registerLayerClass('MGUCell', MGUCell);
 
 export async function run(options: ExampleOptions = {}): Promise<Record<string, number>> {
   const { small = false, log = console.log } = options;
@@ -136,7 +286,23 @@ export async function run(options: ExampleOptions = {}): Promise<Record<string, 
     `(predicting the mean: ${(2 / 12).toFixed(4)}); held-out mse ${testLoss.toFixed(4)}`);
   log(`after training the same way: loss curves differ by at most ${lossDiff}, predictions by at most ${trainedDiff}`);
 
-  for (const m of [gru, rnn, reference, stacked, stackedArray]) m.dispose();
+  // ---- 4. a user-defined cell: rnn({cell: new MGUCell(...)}), alone and under a gruCell -------
+  const mgu = sequential({ layers: [layers.rnn({ cell: new MGUCell({ units: units[1] }), inputShape: [steps, 2] }), layers.dense({ units: 1 })] });
+  // A mixed stack: the gruCell runs the fused kernel over the whole sequence, the MGU a JS loop.
+  const mixed = sequential({
+    layers: [layers.rnn({ cell: [layers.gruCell({ units: units[0] }), new MGUCell({ units: units[1] })], inputShape: [steps, 2] }), layers.dense({ units: 1 })],
+  });
+  log(`rnn({cell: new MGUCell(${units[1]})}): ${mgu.countParams()} weights; rnn({cell: [gruCell(${units[0]}), new MGUCell(${units[1]})]}): ${mixed.countParams()}`);
+  const userStarted = Date.now();
+  const userLosses = await train(mgu, false);
+  const userSeconds = (Date.now() - userStarted) / 1000;
+  const mixedLosses = await train(mixed, false);
+  const userTestLoss = (await mgu.evaluate(heldOut.x, heldOut.y)) as number;
+  const mixedTestLoss = (await mixed.evaluate(heldOut.x, heldOut.y)) as number;
+  log(`MGUCell trained ${epochs} epochs in ${userSeconds.toFixed(1)} s: mse ${userLosses[0].toFixed(4)} → ${userLosses[epochs - 1].toFixed(4)}; held-out mse ${userTestLoss.toFixed(4)}`);
+  log(`gruCell → MGUCell: mse ${mixedLosses[0].toFixed(4)} → ${mixedLosses[epochs - 1].toFixed(4)}; held-out mse ${mixedTestLoss.toFixed(4)}`);
+
+  for (const m of [gru, rnn, reference, stacked, stackedArray, mgu, mixed]) m.dispose();
   return {
     cellMaxDiff: cellDiff,
     stackedMaxDiff: stackDiff,
@@ -147,6 +313,11 @@ export async function run(options: ExampleOptions = {}): Promise<Record<string, 
     lastLoss: cellLosses[cellLosses.length - 1],
     testLoss,
     meanPredictorLoss: 2 / 12,
+    userCellFirstLoss: userLosses[0],
+    userCellLastLoss: userLosses[userLosses.length - 1],
+    userCellTestLoss: userTestLoss,
+    mixedFirstLoss: mixedLosses[0],
+    mixedLastLoss: mixedLosses[mixedLosses.length - 1],
     epochs,
     seconds,
   };

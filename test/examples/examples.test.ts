@@ -68,12 +68,15 @@ describe('examples (small mode)', () => {
     }
   });
 
-  it('custom-cell: rnn(gruCell) and rnn(stackedRNNCells) match gru stacks (≤ 1e-6), before and after training', async () => {
+  it('custom-cell: rnn(gruCell) and rnn(stackedRNNCells) match gru stacks (≤ 1e-6), before and after training; a user cell trains', async () => {
     const r = await runCustomCell(quiet);
     for (const k of ['cellMaxDiff', 'stackedMaxDiff', 'arrayMaxDiff', 'trainedMaxDiff', 'lossCurveMaxDiff']) {
       expect(r[k], k).toBeLessThanOrEqual(1e-6);
     }
     expect(r.lastLoss).toBeLessThan(r.firstLoss);
     expect(r.lastLoss).toBeLessThan(r.meanPredictorLoss);
+    // Section 4, a user-defined cell (MGUCell extends RNNCell), alone and under a gruCell.
+    expect(r.userCellLastLoss).toBeLessThan(r.userCellFirstLoss);
+    expect(r.mixedLastLoss).toBeLessThan(r.mixedFirstLoss);
   });
 });

@@ -155,7 +155,7 @@ describe.each(BACKENDS)('rnn / gruCell / stackedRNNCells, backend %s', (backend)
     const one = layers.rnn({ cell: layers.gruCell({ units: 4, resetAfter: false, name: 'c' }), goBackwards: true, name: 'r1' });
     expect(RNN.fromConfig(one.getConfig()).getConfig()).toEqual(one.getConfig());
     expect(one.getConfig().cell).toMatchObject({ className: 'GRUCell', config: { units: 4, resetAfter: false } });
-    expect(() => layers.rnn({ cell: layers.dense({ units: 2 }) as unknown as GRU as never })).toThrow(/only layers.gruCell/);
+    expect(() => layers.rnn({ cell: layers.dense({ units: 2 }) as unknown as GRU as never })).toThrow(/must be a layers.gruCell\(\.\.\.\) or a subclass of RNNCell/);
     // rnn over a cell inside bidirectional.
     const bi = layers.bidirectional({ layer: layers.rnn({ cell: layers.gruCell({ units: 2 }), returnSequences: true }) });
     const y = bi.apply(new Tensor(new Float32Array(2 * 3 * 2).fill(0.5), [2, 3, 2])) as Tensor;

@@ -99,7 +99,9 @@ export type { BatchNormalizationLayerArgs, LayerNormalizationLayerArgs, Normaliz
 export { Wrapper, TimeDistributed, Bidirectional } from './layers/Wrappers.js';
 export type { TimeDistributedLayerArgs, BidirectionalLayerArgs, MergeMode } from './layers/Wrappers.js';
 export { RNN, GRUCell, StackedRNNCells } from './layers/RNN.js';
-export type { RNNLayerArgs, GRUCellLayerArgs, StackedRNNCellsArgs } from './layers/RNN.js';
+export type { RNNLayerArgs, GRUCellLayerArgs, StackedRNNCellsArgs, AnyCell } from './layers/RNN.js';
+export { RNNCell } from './layers/RNNCell.js';
+export type { CellCallContext, CellBackwardContext } from './layers/RNNCell.js';
 // ---- issue 5 item 4: PyTorch files (safetensors, torch.save zips) ----
 export { FileFormatError, UnsafePickleError, UnsupportedLayerError } from './io/errors.js';
 export { readSafetensors, readSafetensorsMetadata, writeSafetensors, exportTorchSafetensors } from './io/safetensors.js';

@@ -226,8 +226,13 @@ export abstract class Layer {
   /** Creates the weights for an input of this shape (batch axis included, may be null). */
   build(_inputShape: Shape | Shape[]): void {}
 
-  /** Forward pass on concrete tensors. */
-  call(_inputs: Tensor | Tensor[], _args: CallArgs): Tensor | Tensor[] {
+  /**
+   * Forward pass on concrete tensors: `call(inputs, {training, mask}: CallArgs)` returns a Tensor
+   * or an array of Tensors. (Typed loosely, as `backward` is, so that `RNNCell` can declare Keras'
+   * cell form `call(input, states, context)`.)
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  call(_inputs: Tensor | Tensor[], ..._rest: any[]): unknown {
     throw new ValueError(`layer '${this.name}' (${this.className}) has no call(); a user layer must implement call(inputs, {training, mask})`);
   }
 
@@ -350,11 +355,11 @@ export abstract class Layer {
     const x = inputs.length === 1 ? inputs[0] : inputs;
     const mask = ctx.masks.length <= 1 ? ctx.masks[0] ?? null : ctx.masks;
     const out = this.call(x, { ...ctx.kwargs, training: ctx.training, mask });
-    const list = Array.isArray(out) ? out : [out];
+    const list: unknown[] = Array.isArray(out) ? out : [out];
     for (const t of list) {
       if (!(t instanceof Tensor)) throw new ValueError(`layer '${this.name}'.call must return a Tensor or an array of Tensors`);
     }
-    return list;
+    return list as Tensor[];
   }
 
   /** The engine's mask propagation: runs `computeMask` by default. */

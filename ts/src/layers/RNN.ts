@@ -1,18 +1,27 @@
 /**
- * The Keras cell API: `layers.gruCell`, `layers.stackedRNNCells`, `layers.rnn`.
+ * The Keras cell API: `layers.gruCell`, `layers.stackedRNNCells`, `layers.rnn`, and user-defined
+ * cells (subclasses of `RNNCell`, see `RNNCell.ts`).
  *
  * `rnn({cell: gruCell({...})})` runs the fused GRU kernel (it IS a `layers.gru` with the cell's
  * arguments, so the numbers are bit-identical and the weights — `kernel`, `recurrentKernel`,
  * `bias`, same shapes — transfer both ways). `rnn({cell: stackedRNNCells({cells})})` (or an
- * array of cells) runs one fused GRU per cell, each cell's output sequence feeding the next:
- * Keras' StackedRNNCells semantics, step for step (a masked step carries every cell's state, the
- * returned state is the list of every cell's final state). User-defined cells are not supported.
+ * array of cells) runs one stage per cell, each cell's output sequence feeding the next: Keras'
+ * StackedRNNCells semantics, step for step (a masked step carries every cell's state, the
+ * returned state is the flat list of every cell's final states). A stack of gruCells only is one
+ * fused GRU per cell, as above.
+ *
+ * A user cell (`class MyCell extends RNNCell`) runs in a time loop in JS (`CellLoop`): its `call`
+ * once per step, then backpropagation through time with its `backward` once per step in reverse.
+ * In a stack that mixes both, each gruCell still runs as a fused GRU over the whole sequence (the
+ * stage-by-stage order gives the same numbers as step by step, masks included) and each user
+ * cell as a loop.
  */
 import { Tensor, fmtShape } from '../tensor.js';
 import { ValueError } from '../wasm/errors.js';
 import { GRU, GRULayerArgs } from './GRU.js';
 import { Layer, LayerArgs, NodeContext, Shape } from './Layer.js';
 import { Wrapper, flipTime, subContext } from './Wrappers.js';
+import { CellLoop, RNNCell } from './RNNCell.js';
 import { deserializeLayer, registerLayerClass } from './serialization.js';
 
 /** `layers.gru` arguments that belong to the cell (everything but the sequence options). */
@@ -146,9 +155,13 @@ export class GRUCell extends Wrapper {
   }
 }
 
+/** A cell `rnn()` accepts: a `gruCell` or a user `RNNCell`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyCell = GRUCell | RNNCell<any>;
+
 export interface StackedRNNCellsArgs extends LayerArgs {
-  /** The cells, bottom first (required). */
-  cells: GRUCell[];
+  /** The cells, bottom first: gruCells and user cells (required). */
+  cells: AnyCell[];
 }
 
 /**
@@ -157,11 +170,11 @@ export interface StackedRNNCellsArgs extends LayerArgs {
  */
 export class StackedRNNCells extends Wrapper {
   readonly className = 'StackedRNNCells';
-  readonly cells: GRUCell[];
+  readonly cells: AnyCell[];
 
   constructor(args: StackedRNNCellsArgs) {
     super(args, 'stacked_rnn_cells');
-    if (!Array.isArray(args.cells) || args.cells.length === 0) throw new ValueError(`StackedRNNCells: cells must be a non-empty array of layers.gruCell(...)`);
+    if (!Array.isArray(args.cells) || args.cells.length === 0) throw new ValueError(`StackedRNNCells: cells must be a non-empty array of cells (layers.gruCell(...) or RNNCell subclasses)`);
     args.cells.forEach((c, i) => checkCell(c, `StackedRNNCells cells[${i}]`));
     this.cells = [...args.cells];
   }
@@ -171,12 +184,13 @@ export class StackedRNNCells extends Wrapper {
   }
 
   /** Keras `state_size`: one entry per cell. */
-  get stateSize(): number[] {
+  get stateSize(): (number | number[])[] {
     return this.cells.map((c) => c.stateSize);
   }
 
   get outputSize(): number {
-    return this.cells[this.cells.length - 1].outputSize;
+    const last = this.cells[this.cells.length - 1];
+    return last instanceof GRUCell ? last.outputSize : last.resolvedOutputSize;
   }
 
   forwardNode(): Tensor[] {
@@ -188,26 +202,26 @@ export class StackedRNNCells extends Wrapper {
   }
 
   static fromConfig(config: Record<string, unknown>): StackedRNNCells {
-    const cells = (config.cells as unknown[]).map((c, i) => deserializeLayer(c, `StackedRNNCells.fromConfig cells[${i}]`) as GRUCell);
+    const cells = (config.cells as unknown[]).map((c, i) => deserializeLayer(c, `StackedRNNCells.fromConfig cells[${i}]`) as AnyCell);
     return new StackedRNNCells({ ...(config as unknown as LayerArgs), cells });
   }
 }
 
-function checkCell(cell: unknown, where: string): asserts cell is GRUCell {
-  if (!(cell instanceof GRUCell)) {
+function checkCell(cell: unknown, where: string): asserts cell is AnyCell {
+  if (!(cell instanceof GRUCell) && !(cell instanceof RNNCell)) {
     const what = cell instanceof Layer ? `${cell.className} '${cell.name}'` : typeof cell;
     throw new ValueError(
-      `${where}: only layers.gruCell(...) cells (alone, in an array, or in layers.stackedRNNCells) are supported, got ${what}; user-defined cells need a per-step loop that fastgru does not have yet — use layers.gru for a fused GRU`,
+      `${where}: a cell must be a layers.gruCell(...) or a subclass of RNNCell (stateSize, call(input, states), backward), alone, in an array, or in layers.stackedRNNCells; got ${what}`,
     );
   }
 }
 
 export interface RNNLayerArgs extends LayerArgs {
-  /** A `gruCell`, a `stackedRNNCells`, or an array of `gruCell`s (stacked) (required). */
-  cell: GRUCell | StackedRNNCells | GRUCell[];
+  /** A cell (`gruCell` or an `RNNCell` subclass), a `stackedRNNCells`, or an array of cells (stacked) (required). */
+  cell: AnyCell | StackedRNNCells | AnyCell[];
   /** Defaults to false. */
   returnSequences?: boolean;
-  /** Also return every cell's final state: `[output, ...states]`. Defaults to false. */
+  /** Also return every cell's final states (flat, bottom cell first): `[output, ...states]`. Defaults to false. */
   returnState?: boolean;
   /** Defaults to false. */
   goBackwards?: boolean;
@@ -217,21 +231,25 @@ export interface RNNLayerArgs extends LayerArgs {
   unroll?: boolean;
 }
 
+/** One cell of the stack as it runs: a fused GRU (gruCell) or a time loop (user cell). */
+type Stage = { kind: 'gru'; gru: GRU; cell: GRUCell } | { kind: 'loop'; loop: CellLoop<object>; cell: RNNCell<object> };
+
 interface RnnCache {
-  /** Which cells got an initial state (they return a gradient for it). */
+  /** Which stages got initial states (they return gradients for them). */
   hadState: boolean[];
 }
 
-/** Keras `RNN` over GRU cells, running the fused GRU kernel (see the file header). */
+/** Keras `RNN` over GRU cells (fused GRU kernel) and user cells (a JS time loop); see the file header. */
 export class RNN extends Wrapper {
   readonly className = 'RNN';
-  readonly cell: GRUCell | StackedRNNCells;
+  readonly cell: AnyCell | StackedRNNCells;
   readonly returnSequences: boolean;
   readonly returnState: boolean;
   readonly goBackwards: boolean;
   readonly stateful: boolean;
-  /** One fused GRU per cell, bottom first. */
+  /** The fused GRUs of the gruCells, bottom first. */
   readonly grus: GRU[];
+  private readonly stages: Stage[];
   private readonly caches = new Map<number, RnnCache>();
 
   constructor(args: RNNLayerArgs) {
@@ -244,35 +262,52 @@ export class RNN extends Wrapper {
     this.goBackwards = args.goBackwards ?? false;
     this.stateful = args.stateful ?? false;
     const cells = this.cells;
-    this.grus = cells.map((c, i) => {
+    this.stages = cells.map((c, i): Stage => {
       const last = i === cells.length - 1;
-      const g = new GRU({
-        ...c.gruArgs,
+      const seq = {
         // Lower cells feed the next one their whole sequence, in processing order.
         returnSequences: last ? this.returnSequences : true,
         returnState: this.returnState,
         goBackwards: i === 0 ? this.goBackwards : false,
         stateful: this.stateful,
-      });
+      };
+      if (c instanceof RNNCell) return { kind: 'loop', loop: new CellLoop(c, seq, `RNN '${this.name}'`), cell: c };
+      const g = new GRU({ ...c.gruArgs, ...seq });
       c.adopt(g);
-      return g;
+      return { kind: 'gru', gru: g, cell: c };
     });
+    this.grus = this.stages.flatMap((s) => (s.kind === 'gru' ? [s.gru] : []));
     this.supportsMasking = true;
   }
 
-  get cells(): GRUCell[] {
-    return this.cell instanceof StackedRNNCells ? this.cell.cells : [this.cell as GRUCell];
+  get cells(): AnyCell[] {
+    return this.cell instanceof StackedRNNCells ? this.cell.cells : [this.cell];
   }
 
   get sublayers(): Layer[] {
-    return this.grus;
+    return this.stages.map((s) => (s.kind === 'gru' ? s.gru : s.cell));
+  }
+
+  /** Number of state tensors of each stage (1 per gruCell). */
+  private stateCounts(): number[] {
+    return this.stages.map((s) => (s.kind === 'gru' ? 1 : s.cell.stateSizes.length));
+  }
+
+  private stateCount(): number {
+    return this.stateCounts().reduce((a, b) => a + b, 0);
+  }
+
+  /** Splits a flat list of states (bottom cell first) into one list per stage. */
+  private splitStates<T>(states: T[]): T[][] {
+    let k = 0;
+    return this.stateCounts().map((n) => states.slice(k, (k += n)));
   }
 
   protected callInputs<T>(inputs: T[], kwargs: Record<string, unknown>): T[] {
     const s = kwargs.initialState as T | T[] | null | undefined;
     if (inputs.length > 1 || s === undefined || s === null) return inputs;
     const states = Array.isArray(s) ? s : [s];
-    if (states.length !== this.grus.length) throw new ValueError(`RNN '${this.name}' has ${this.grus.length} cell state(s), got ${states.length} initial states`);
+    if (states.length !== this.stateCount()) throw new ValueError(`RNN '${this.name}' has ${this.stateCount()} cell state(s), got ${states.length} initial states`);
     return [...inputs, ...states];
   }
 
@@ -287,41 +322,54 @@ export class RNN extends Wrapper {
   build(inputShape: Shape | Shape[]): void {
     let shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     if (shape.length !== 3) throw new ValueError(`RNN '${this.name}' expects input (batch, time, features), got ${fmtShape(shape)}`);
-    this.grus.forEach((g, i) => {
-      g.ensureBuilt([shape]);
-      const w = this.cells[i].takeCarriedWeights();
-      if (w) g.setWeights(w);
-      shape = [shape[0], shape[1], g.units];
-    });
-    for (const c of this.cells) c.adopt(this.grus[this.cells.indexOf(c)]);
+    for (const s of this.stages) {
+      if (s.kind === 'gru') {
+        s.gru.ensureBuilt([shape]);
+        const w = s.cell.takeCarriedWeights();
+        if (w) s.gru.setWeights(w);
+        s.cell.adopt(s.gru);
+        shape = [shape[0], shape[1], s.gru.units];
+      } else {
+        // A cell builds for one step (batch, features), as in Keras.
+        s.cell.ensureBuilt([[shape[0], shape[2]]]);
+        void s.cell.stateSizes; // throws on a bad stateSize
+        shape = [shape[0], shape[1], s.cell.resolvedOutputSize];
+      }
+    }
   }
 
   computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     const [b, t] = shape;
-    const h = this.grus[this.grus.length - 1].units;
+    const last = this.stages[this.stages.length - 1];
+    const h = last.kind === 'gru' ? last.gru.units : last.cell.resolvedOutputSize;
     const out: Shape = this.returnSequences ? [b, t, h] : [b, h];
-    return this.returnState ? [out, ...this.grus.map((g) => [b, g.units] as Shape)] : out;
+    const stateSizes = this.stages.flatMap((s) => (s.kind === 'gru' ? [s.gru.units] : s.cell.stateSizes));
+    return this.returnState ? [out, ...stateSizes.map((u) => [b, u] as Shape)] : out;
   }
 
   forwardNode(inputs: Tensor[], ctx: NodeContext): Tensor[] {
     this.assertLive();
     this.syncTrainable();
     const x = inputs[0];
-    const states = inputs.slice(1);
-    if (states.length !== 0 && states.length !== this.grus.length) throw new ValueError(`RNN '${this.name}' has ${this.grus.length} cell state(s), got ${states.length} initial states`);
+    const given = inputs.slice(1);
+    const total = this.stateCount();
+    if (given.length !== 0 && given.length !== total) throw new ValueError(`RNN '${this.name}' has ${total} cell state(s), got ${given.length} initial states`);
     if (x.rank !== 3) throw new ValueError(`RNN '${this.name}' expects input (batch, time, features), got ${fmtShape(x.shape)}`);
+    const states = given.length ? this.splitStates(given) : this.stages.map(() => null);
     const mask = ctx.masks[0] ?? null;
     // Cells above the first see the first cell's outputs in processing order: so must their mask.
     const upperMask = mask && this.goBackwards ? new Tensor(flipTime(mask.data, mask.shape[0], mask.shape[1], 1), mask.shape) : mask;
     let seq = x;
     const finals: Tensor[] = [];
-    this.grus.forEach((g, i) => {
-      const out = g.forwardNode(states[i] ? [seq, states[i]] : [seq], subContext(ctx, [i === 0 ? mask : upperMask]));
+    this.stages.forEach((s, i) => {
+      const m = i === 0 ? mask : upperMask;
+      const init = states[i];
+      const out = s.kind === 'gru' ? s.gru.forwardNode(init ? [seq, ...init] : [seq], subContext(ctx, [m])) : s.loop.forward(seq, init, m, ctx);
       seq = out[0];
-      if (this.returnState) finals.push(out[1]);
+      if (this.returnState) finals.push(...out.slice(1));
     });
-    if (ctx.training) this.caches.set(ctx.node, { hadState: this.grus.map((_, i) => states[i] !== undefined) });
+    if (ctx.training) this.caches.set(ctx.node, { hadState: this.stages.map((_, i) => states[i] !== null) });
     return this.returnState ? [seq, ...finals] : [seq];
   }
 
@@ -334,27 +382,34 @@ export class RNN extends Wrapper {
     if (!c) throw new ValueError(`RNN '${this.name}': backward needs a preceding training call`);
     const mask = ctx.masks[0] ?? null;
     const upperMask = mask && this.goBackwards ? new Tensor(flipTime(mask.data, mask.shape[0], mask.shape[1], 1), mask.shape) : mask;
+    const dFinals = this.splitStates(dOutputs.slice(1));
     let d: Tensor | null = dOutputs[0] ?? null;
-    const dStates: (Tensor | null)[] = new Array(this.grus.length).fill(null);
-    for (let i = this.grus.length - 1; i >= 0; i--) {
-      const g = this.grus[i];
-      const seeds = this.returnState ? [d, dOutputs[1 + i] ?? null] : [d];
-      const r = g.backwardNode(seeds, subContext(ctx, [i === 0 ? mask : upperMask]));
+    const dStates: (Tensor | null)[][] = this.stages.map(() => []);
+    for (let i = this.stages.length - 1; i >= 0; i--) {
+      const s = this.stages[i];
+      const seeds = this.returnState ? [d, ...dFinals[i].map((g) => g ?? null)] : [d];
+      while (this.returnState && seeds.length < 1 + this.stateCounts()[i]) seeds.push(null);
+      const r = s.kind === 'gru' ? s.gru.backwardNode(seeds, subContext(ctx, [i === 0 ? mask : upperMask])) : s.loop.backward(seeds, ctx.node);
       d = r[0] ?? null;
-      if (c.hadState[i]) dStates[i] = r[1] ?? null;
+      if (c.hadState[i]) dStates[i] = r.slice(1).map((g) => g ?? null);
     }
-    return [d, ...dStates.filter((_, i) => c.hadState[i])];
+    return [d, ...dStates.flat()];
   }
 
-  /** Clears (or sets) the carried states of a stateful RNN: one (batch, units) per cell. */
+  /** Clears (or sets) the carried states of a stateful RNN: the flat list, one (batch, size) per state, bottom cell first. */
   resetStates(states?: Tensor | Tensor[] | null): void {
     const list = states ? (Array.isArray(states) ? states : [states]) : null;
-    if (list && list.length !== this.grus.length) throw new ValueError(`RNN '${this.name}' has ${this.grus.length} cell state(s), got ${list.length}`);
-    this.grus.forEach((g, i) => g.resetStates(list ? list[i] : null));
+    if (list && list.length !== this.stateCount()) throw new ValueError(`RNN '${this.name}' has ${this.stateCount()} cell state(s), got ${list.length}`);
+    const per = list ? this.splitStates(list) : null;
+    this.stages.forEach((s, i) => {
+      if (s.kind === 'gru') s.gru.resetStates(per ? per[i][0] : null);
+      else s.loop.resetStates(per ? per[i] : null);
+    });
   }
 
   releaseTrainingCaches(): void {
     this.caches.clear();
+    for (const s of this.stages) if (s.kind === 'loop') s.loop.releaseTrainingCaches();
     super.releaseTrainingCaches();
   }
 
@@ -371,7 +426,7 @@ export class RNN extends Wrapper {
   }
 
   static fromConfig(config: Record<string, unknown>): RNN {
-    const cell = deserializeLayer(config.cell, 'RNN.fromConfig cell') as GRUCell | StackedRNNCells;
+    const cell = deserializeLayer(config.cell, 'RNN.fromConfig cell') as AnyCell | StackedRNNCells;
     return new RNN({ ...(config as unknown as RNNLayerArgs), cell });
   }
 

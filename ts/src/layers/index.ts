@@ -110,7 +110,7 @@ export function stackedRNNCells(args: StackedRNNCellsArgs): StackedRNNCells {
   return new StackedRNNCells(args);
 }
 
-/** Keras RNN over GRU cells (runs the fused GRU kernel). */
+/** Keras RNN over a cell: gruCells run the fused GRU kernel, user cells (`RNNCell` subclasses) a per-step loop. */
 export function rnn(args: RNNLayerArgs): RNN {
   return new RNN(args);
 }
