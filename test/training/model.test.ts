@@ -177,6 +177,29 @@ describe('Sequential', () => {
     m.dispose();
   });
 
+  it('summary counts wrapped layers (bidirectional, rnn) as trainable, frozen and BatchNormalization moving stats as not', () => {
+    const m = sequential({
+      layers: [
+        layers.bidirectional({ layer: layers.gru({ units: 4, returnSequences: true }), inputShape: [5, 3] }),
+        layers.batchNormalization(),
+        layers.rnn({ cell: layers.gruCell({ units: 2 }) }),
+        layers.dense({ units: 1, name: 'head' }),
+      ],
+    });
+    const counts = (): [number, number, number] => {
+      const lines: string[] = [];
+      m.summary(undefined, undefined, (l) => lines.push(l));
+      const num = (label: string) => Number(lines.find((l) => l.startsWith(label))!.replace(/[^0-9]/g, ''));
+      return [num('Total params'), num('Trainable params'), num('Non-trainable params')];
+    };
+    // Bidirectional GRU(4) on 3: 2 · (3·4·(3 + 4) + 2·3·4) = 216; BN(8): 16 trainable
+    // + 16 moving; GRU(2) on 8: 3·2·(8 + 2) + 2·3·2 = 72; Dense(1): 3.
+    expect(counts()).toEqual([216 + 32 + 72 + 3, 216 + 16 + 72 + 3, 16]);
+    m.getLayer('head').trainable = false;
+    expect(counts()).toEqual([323, 304, 19]);
+    m.dispose();
+  });
+
   it('default names as Keras: sequential_N for a Sequential, model_N for a functional model', () => {
     const s = sequential({ layers: [layers.dense({ units: 1, inputShape: [2] })] });
     const x = input({ shape: [2] });

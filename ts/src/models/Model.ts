@@ -488,7 +488,8 @@ export class Model extends Layer {
       printFn(i === lines.length - 1 ? '='.repeat(width) : '_'.repeat(width));
     });
     const total = this.countParams();
-    const trainable = this._layers.reduce((a, l) => a + (l.built ? l.weightSpecList.filter((s) => s.trainable && l.trainable && this.trainable).reduce((b, s) => b + s.size, 0) : 0), 0);
+    // Through `weights`, which wrappers (bidirectional, rnn, timeDistributed) answer for their sublayers.
+    const trainable = this._layers.reduce((a, l) => a + (l.built ? l.weights.filter((w) => w.trainable && this.trainable).reduce((b, w) => b + w.shape.reduce((x, y) => x * y, 1), 0) : 0), 0);
     printFn(`Total params: ${total.toLocaleString('en-US')}`);
     printFn(`Trainable params: ${trainable.toLocaleString('en-US')}`);
     printFn(`Non-trainable params: ${(total - trainable).toLocaleString('en-US')}`);
