@@ -64,6 +64,19 @@ pub fn pack_b(out: &mut [f32], b: View) {
     for (p, panel) in out.chunks_exact_mut(k * NR).take((n + NR - 1) / NR).enumerate() {
         let j0 = p * NR;
         let width = NR.min(n - j0);
+        if b.rs == 1 && b.cs != 1 {
+            // A transposed row-major matrix (a Dense backward's Wᵀ): each panel column is a
+            // contiguous source row, read in one sequential pass instead of NR strided reads per k.
+            for (j, src) in (j0..j0 + width).map(|col| &b.data[col * b.cs..col * b.cs + k]).enumerate() {
+                for (dst, &v) in panel.chunks_exact_mut(NR).zip(src) {
+                    dst[j] = v;
+                }
+            }
+            for dst in panel.chunks_exact_mut(NR) {
+                dst[width..].iter_mut().for_each(|d| *d = 0.0);
+            }
+            continue;
+        }
         for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
             if b.cs == 1 {
                 let at = kk * b.rs + j0;

@@ -137,11 +137,46 @@ pub fn clip_by_norm(grads: &mut [f32], tensors: &[(usize, usize)], clipnorm: f32
 }
 
 fn sum_squares(g: &[f32]) -> f64 {
-    let mut s = 0.0f64;
-    for &v in g {
-        s += (v as f64) * (v as f64);
+    let mut sums = SquareSums::default();
+    sums.add(g);
+    sums.total()
+}
+
+/// Σ g² in f64 over one buffer or several in a row, as eight running sums: element i of the whole
+/// run goes to sum i mod 8, and the eight are added in a fixed order at the end. One sum is a chain
+/// of dependent adds (about 5 ms over a 4M-weight model); eight overlap and vectorise. Because the
+/// lane follows the position in the run, a list of tensors gives the same bits as their
+/// concatenation (the multi-tensor step and the flat-buffer kernels agree exactly).
+#[derive(Default)]
+struct SquareSums {
+    lanes: [f64; 8],
+    seen: usize,
+}
+
+impl SquareSums {
+    fn add(&mut self, g: &[f32]) {
+        let head = ((8 - self.seen % 8) % 8).min(g.len());
+        for &v in &g[..head] {
+            self.lanes[self.seen % 8] += (v as f64) * (v as f64);
+            self.seen += 1;
+        }
+        let mut chunks = g[head..].chunks_exact(8);
+        for c in &mut chunks {
+            for (l, &v) in self.lanes.iter_mut().zip(c) {
+                *l += (v as f64) * (v as f64);
+            }
+        }
+        self.seen += (g.len() - head) / 8 * 8;
+        for &v in chunks.remainder() {
+            self.lanes[self.seen % 8] += (v as f64) * (v as f64);
+            self.seen += 1;
+        }
     }
-    s
+
+    fn total(&self) -> f64 {
+        let l = &self.lanes;
+        ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+    }
 }
 
 /// Keras `global_norm`: `sqrt(Σ g²)` over every gradient (the flat buffer holds all of them), in f64.
@@ -742,14 +777,6 @@ pub struct ParamTensor<'a> {
 
 /// Squared L2 norm of `g` added to `acc`, in f64, in element order: called tensor after tensor it
 /// sums in the same order as `global_norm` over the concatenated buffer, so the two agree bitwise.
-fn add_squares(acc: f64, g: &[f32]) -> f64 {
-    let mut s = acc;
-    for &v in g {
-        s += (v as f64) * (v as f64);
-    }
-    s
-}
-
 /// The `len`-float window at `off` of each of the first three regions of `state`, laid out
 /// region by region with `total` floats per region (regions past the end are `None`).
 fn regions_at(state: &mut [f32], total: usize, off: usize, len: usize) -> [Option<&mut [f32]>; 3] {
@@ -822,11 +849,11 @@ pub fn apply_gradients(tensors: &mut [ParamTensor], state: &mut [f32], u_product
         }
     }
     // One pass: the global norm, and finiteness. Squares of f32 values cannot overflow f64, so the
-    // running sum turns non-finite exactly at the first tensor holding a NaN or an infinity.
-    let mut sum = 0.0f64;
+    // running sums turn non-finite exactly at the first tensor holding a NaN or an infinity.
+    let mut sums = SquareSums::default();
     for (t, x) in tensors.iter().enumerate() {
-        let next = add_squares(sum, x.grads);
-        if !next.is_finite() {
+        sums.add(x.grads);
+        if !sums.total().is_finite() {
             let (i, v) = x.grads.iter().enumerate().find(|(_, v)| !v.is_finite()).map(|(i, v)| (i, *v)).unwrap_or((0, f32::NAN));
             return crate::fail!(
                 Status::NonFinite,
@@ -836,9 +863,8 @@ pub fn apply_gradients(tensors: &mut [ParamTensor], state: &mut [f32], u_product
                 i
             );
         }
-        sum = next;
     }
-    let norm = sum.sqrt();
+    let norm = sums.total().sqrt();
 
     match clip {
         Clip::None => {}
