@@ -9,44 +9,27 @@
 import { RNNCell, Tensor } from '../../../ts/src/index.ts';
 import type { CellBackwardContext, CellCallContext, LayerArgs, LayerWeight, Shape } from '../../../ts/src/index.ts';
 
-/** (n, k) · (k, m) → (n, m). */
-export function mm(a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number): Float32Array {
-  const out = new Float32Array(n * m);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < m; j++) {
+/** A (rows, inner) · B (inner, cols), each element A(i, p) = a[i·ars + p·acs], B(p, j) = b[p·brs + j·bcs]. */
+function stridedProduct(a: ArrayLike<number>, ars: number, acs: number, b: ArrayLike<number>, brs: number, bcs: number, rows: number, inner: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
       let s = 0;
-      for (let p = 0; p < k; p++) s += a[i * k + p] * b[p * m + j];
-      out[i * m + j] = s;
+      for (let p = 0; p < inner; p++) s += a[i * ars + p * acs] * b[p * brs + j * bcs];
+      out[i * cols + j] = s;
     }
   }
   return out;
 }
+
+/** (n, k) · (k, m) → (n, m). */
+export const mm = (a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number): Float32Array => stridedProduct(a, k, 1, b, m, 1, n, k, m);
 
 /** aᵀ · b with a (n, k), b (n, m) → (k, m): a weight gradient. */
-export function mmTA(a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number): Float32Array {
-  const out = new Float32Array(k * m);
-  for (let p = 0; p < k; p++) {
-    for (let j = 0; j < m; j++) {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += a[i * k + p] * b[i * m + j];
-      out[p * m + j] = s;
-    }
-  }
-  return out;
-}
+export const mmTA = (a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number): Float32Array => stridedProduct(a, 1, k, b, m, 1, k, n, m);
 
 /** a · bᵀ with a (n, m), b (k, m) → (n, k): an input gradient. */
-export function mmTB(a: ArrayLike<number>, b: ArrayLike<number>, n: number, m: number, k: number): Float32Array {
-  const out = new Float32Array(n * k);
-  for (let i = 0; i < n; i++) {
-    for (let p = 0; p < k; p++) {
-      let s = 0;
-      for (let j = 0; j < m; j++) s += a[i * m + j] * b[p * m + j];
-      out[i * k + p] = s;
-    }
-  }
-  return out;
-}
+export const mmTB = (a: ArrayLike<number>, b: ArrayLike<number>, n: number, m: number, k: number): Float32Array => stridedProduct(a, m, 1, b, 1, m, n, m, k);
 
 /** Column sums of (n, m). */
 export function colSum(a: ArrayLike<number>, n: number, m: number): Float32Array {

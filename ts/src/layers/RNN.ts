@@ -21,7 +21,7 @@ import { ValueError } from '../wasm/errors.js';
 import { GRU, GRULayerArgs } from './GRU.js';
 import { Layer, LayerArgs, NodeContext, Shape } from './Layer.js';
 import { Wrapper, flipTime, subContext } from './Wrappers.js';
-import { CellLoop, RNNCell } from './RNNCell.js';
+import { CellLoop, RNNCell, withStateInputs } from './RNNCell.js';
 import { deserializeLayer, registerLayerClass } from './serialization.js';
 
 /** `layers.gru` arguments that belong to the cell (everything but the sequence options). */
@@ -87,9 +87,7 @@ export class GRUCell extends Wrapper {
   }
 
   protected callInputs<T>(inputs: T[], kwargs: Record<string, unknown>): T[] {
-    const s = kwargs.states as T | T[] | null | undefined;
-    if (inputs.length > 1 || s === undefined || s === null) return inputs;
-    return [...inputs, ...(Array.isArray(s) ? s : [s])];
+    return withStateInputs(inputs, kwargs);
   }
 
   protected buildShape(shapes: Shape[]): Shape {

@@ -129,9 +129,7 @@ export abstract class RNNCell<C extends object = Record<string, unknown>> extend
   // ---- called alone: one step ------------------------------------------------------------
 
   protected callInputs<T>(inputs: T[], kwargs: Record<string, unknown>): T[] {
-    const s = kwargs.states as T | T[] | null | undefined;
-    if (inputs.length > 1 || s === undefined || s === null) return inputs;
-    return [...inputs, ...(Array.isArray(s) ? s : [s])];
+    return withStateInputs(inputs, kwargs);
   }
 
   protected buildShape(shapes: Shape[]): Shape {
@@ -460,4 +458,14 @@ export class CellLoop<C extends object = Record<string, unknown>> {
 function allValid(valid: Uint8Array, nb: number, nt: number, t: number): boolean {
   for (let b = 0; b < nb; b++) if (!valid[b * nt + t]) return false;
   return true;
+}
+
+/**
+ * A cell called alone takes `[x, ...states]` or `(x, {states})`: the inputs with the `states`
+ * keyword appended (Keras' cell call). Shared by user cells and `GRUCell`.
+ */
+export function withStateInputs<T>(inputs: T[], kwargs: Record<string, unknown>): T[] {
+  const s = kwargs.states as T | T[] | null | undefined;
+  if (inputs.length > 1 || s === undefined || s === null) return inputs;
+  return [...inputs, ...(Array.isArray(s) ? s : [s])];
 }
