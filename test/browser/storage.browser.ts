@@ -35,6 +35,14 @@ function idb<T>(r: IDBRequest<T>): Promise<T> {
   });
 }
 
+/** tfjs' and fastgru's predictions for the same two rows of X agree to 6 decimals. */
+function expectSamePredictions(t: tf.LayersModel, m: fg.Model): void {
+  const data = X.slice(0, 8);
+  const theirs = (t.predict(tf.tensor(data, [2, 4])) as tf.Tensor).dataSync();
+  const ours = (m.predict(fg.tensor(data, [2, 4])) as fg.Tensor).data;
+  Array.from(ours).forEach((v, i) => expect(v).toBeCloseTo(theirs[i], 6));
+}
+
 async function expectSameModel(a: fg.Model, b: fg.Model): Promise<void> {
   const wa = a.getWeights();
   b.getWeights().forEach((w, i) => expect(Array.from(w.data)).toEqual(Array.from(wa[i].data)));
@@ -95,10 +103,7 @@ describe.each(['indexeddb', 'localstorage'] as const)('%s:// save and load', (sc
     const t = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4], activation: 'tanh' })] });
     await t.save(`${scheme}://tfjs-dense`);
     const m = await fg.loadModel(`${scheme}://tfjs-dense`);
-    const data = X.slice(0, 8);
-    const theirs = (t.predict(tf.tensor(data, [2, 4])) as tf.Tensor).dataSync();
-    const ours = (m.predict(fg.tensor(data, [2, 4])) as fg.Tensor).data;
-    Array.from(ours).forEach((v, i) => expect(v).toBeCloseTo(theirs[i], 6));
+    expectSamePredictions(t, m);
     m.dispose();
     t.dispose();
   });
@@ -108,10 +113,7 @@ describe.each(['indexeddb', 'localstorage'] as const)('%s:// save and load', (sc
     const m = fg.sequential({ layers: [fg.layers.dense({ units: 3, inputShape: [4], activation: 'tanh' })] });
     await m.save(`${scheme}://fastgru-dense`, { includeOptimizer: false });
     const t = await tf.loadLayersModel(`${scheme}://fastgru-dense`);
-    const data = X.slice(0, 8);
-    const theirs = (t.predict(tf.tensor(data, [2, 4])) as tf.Tensor).dataSync();
-    const ours = (m.predict(fg.tensor(data, [2, 4])) as fg.Tensor).data;
-    Array.from(ours).forEach((v, i) => expect(v).toBeCloseTo(theirs[i], 6));
+    expectSamePredictions(t, m);
     m.dispose();
     t.dispose();
   });
@@ -167,10 +169,7 @@ describe('downloads:// save', () => {
     const files = await catchDownloads(() => m.save('downloads://', { includeOptimizer: false }));
     expect(files.map((f) => f.name)).toEqual(['model.json', 'model.weights.bin']);
     const t = await tf.loadLayersModel(tf.io.browserFiles(files.map((f) => new File([f.bytes], f.name))));
-    const data = X.slice(0, 8);
-    const theirs = (t.predict(tf.tensor(data, [2, 4])) as tf.Tensor).dataSync();
-    const ours = (m.predict(fg.tensor(data, [2, 4])) as fg.Tensor).data;
-    Array.from(ours).forEach((v, i) => expect(v).toBeCloseTo(theirs[i], 6));
+    expectSamePredictions(t, m);
     m.dispose();
     t.dispose();
   });
