@@ -508,17 +508,25 @@ pub unsafe extern "C" fn dense_forward(y: usize, x: usize, w: usize, b: usize, r
         let x = a.input::<f32>("x", x, count("x (N, I)", &[rows, input])?)?;
         let w = a.input::<f32>("kernel", w, count("kernel (I, O)", &[input, units])?)?;
         let b = a.opt_input::<f32>("bias", b, units)?;
-        let y_ptr = y;
         let y = a.output("y", y, count("y (N, O)", &[rows, units])?)?;
         a.check_disjoint()?;
-        check_finite("x", x)?;
-        check_finite("kernel", w)?;
-        if let Some(b) = b {
-            check_finite("bias", b)?;
+        let check_inputs = || -> KResult {
+            check_finite("x", x)?;
+            check_finite("kernel", w)?;
+            b.map_or(Ok(()), |b| check_finite("bias", b))
+        };
+        const OVERFLOW: &str = "Dense output (the computation overflowed: use smaller weights or inputs)";
+        dense::dense_linear(y, x, w, b, &dims)?;
+        // Every x, kernel and bias value reaches some x·W + b (every size is ≥ 1), and NaN or ±Inf there
+        // stays non-finite: one check of the (N, O) product stands for the checks of the inputs,
+        // which for a 10,000-way softmax are ten times larger. Only on failure are the inputs
+        // checked, so the error still names the one that is bad.
+        if check_finite(OVERFLOW, y).is_err() {
+            check_inputs()?;
+            return check_finite(OVERFLOW, y);
         }
-        dense::dense_forward(y, x, w, b, &dims, act)?;
-        check_finite("Dense output (the computation overflowed: use smaller weights or inputs)", std::slice::from_raw_parts(y_ptr as *const f32, rows * units))?;
-        Ok(())
+        dense::dense_activation(y, &dims, act);
+        check_finite(OVERFLOW, y)
     })())
 }
 

@@ -255,7 +255,8 @@ fn transposed_a_one_row_tight_stride() {
     report("gemm with a (1, k) transposed A (column vector stored tight)", &failures, cases);
 }
 
-/// Large sizes: k > KC (256) and m > MC (64) exercise the cache blocking; n not a multiple of 8.
+/// Large sizes: k > KC (128) and m > MC (128) exercise the cache blocking; n not a multiple of 8;
+/// m > 2·MC with a row-major B takes the path that packs B instead of reading it in place.
 #[test]
 fn large_sizes() {
     let mut rng = TestRng::new(4);
@@ -269,6 +270,9 @@ fn large_sizes() {
         // C wider than KC, B row-major and transposed.
         Case { m: 70, k: 300, n: 300, ta: false, tb: false, lda_pad: 2, ldb_pad: 1, ldc_pad: 3 },
         Case { m: 9, k: 40, n: 263, ta: false, tb: true, lda_pad: 0, ldb_pad: 0, ldc_pad: 0 },
+        // m > 2·MC, row-major B (packed whole), A both ways, padded strides.
+        Case { m: 300, k: 200, n: 45, ta: false, tb: false, lda_pad: 1, ldb_pad: 3, ldc_pad: 2 },
+        Case { m: 261, k: 140, n: 24, ta: true, tb: false, lda_pad: 2, ldb_pad: 0, ldc_pad: 0 },
     ];
     if !fast() {
         list.push(Case { m: 2048, k: 384, n: 64, ta: false, tb: false, lda_pad: 1, ldb_pad: 1, ldc_pad: 1 });

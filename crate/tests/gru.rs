@@ -839,9 +839,9 @@ fn pytorch_fixture() {
     assert_eq!(n, 7, "the fixture should hold 5 cases and 2 packed cases");
 }
 
-/// Sizes past the GEMM blocking (MC = 64 rows, KC = 256 depth): B·T = 297 rows in the input
-/// projection and the weight gradients, 3H = 270 > KC in backward's dh GEMM, D = 70 > MC rows of
-/// the transposed-A panels; both forms, masked, one of them going backwards.
+/// Sizes past the GEMM blocking (MC = 128 rows, KC = 128 depth): B·T = 297 > MC rows in the
+/// input projection and > KC depth in the weight gradients, 3H = 270 > KC in backward's dh GEMM;
+/// both forms, masked, one of them going backwards.
 #[test]
 fn large_sizes_cross_gemm_blocking() {
     let mut cases = vec![
@@ -930,8 +930,8 @@ fn recurrent_dropout_vs_reference() {
     run_cases("recurrent dropout vs reference", &cases);
 }
 
-/// Per-gate column blocks and per-gate Uᵀ products across the GEMM blocking (KC = 256, MC = 64):
-/// H = 90 (blocks start mid-panel), B·T = 160 rows in the weight gradients.
+/// Per-gate column blocks and per-gate Uᵀ products across the GEMM blocking (KC = 128, MC = 128):
+/// H = 90 (blocks start mid-panel), B·T = 160 > KC depth in the weight gradients.
 #[test]
 fn recurrent_dropout_large_sizes() {
     let mut cases = Vec::new();

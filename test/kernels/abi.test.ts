@@ -389,6 +389,29 @@ describe('Status values, provoked from the kernels, and messages that name the a
         expect(mis.message).toMatch(/^x: pointer \d+ is not 4-byte aligned/);
       });
 
+      it('NonFinite from dense_forward names the input that holds it (x, kernel, bias), else the overflow', () => {
+        // dense_forward checks its (N, O) product, not each input up front, and names the culprit
+        // only when the product is non-finite: the messages must be the same as an up-front check's.
+        const b = backends[k];
+        const e = b.exports;
+        const withBad = (n: number, at: number, v: number) => {
+          const a = ones(n);
+          a[at] = v;
+          return a;
+        };
+        const cases: [string, (alloc: (d: Float32Array | number) => WasmBuffer) => number, RegExp][] = [
+          ['x', (alloc) => e.dense_forward(alloc(6).ptr, alloc(withBad(4, 3, NaN)).ptr, alloc(ones(6)).ptr, alloc(ones(3)).ptr, 2, 2, 3, Activation.Relu), /^x has a non-finite value \(NaN\) at flat index 3/],
+          ['kernel', (alloc) => e.dense_forward(alloc(6).ptr, alloc(ones(4)).ptr, alloc(withBad(6, 5, -Infinity)).ptr, alloc(ones(3)).ptr, 2, 2, 3, Activation.Sigmoid), /^kernel has a non-finite value \(-inf\) at flat index 5/],
+          ['bias', (alloc) => e.dense_forward(alloc(6).ptr, alloc(ones(4)).ptr, alloc(ones(6)).ptr, alloc(withBad(3, 1, Infinity)).ptr, 2, 2, 3, Activation.Tanh), /^bias has a non-finite value \(inf\) at flat index 1/],
+          ['overflow', (alloc) => e.dense_forward(alloc(6).ptr, alloc(new Float32Array([3e38, 3e38, 1, 1])).ptr, alloc(new Float32Array(6).fill(2)).ptr, 0, 2, 2, 3, Activation.Linear), /^Dense output \(the computation overflowed/],
+        ];
+        for (const [what, call, message] of cases) {
+          const r = provoke(b, call);
+          expect(r.status, what + ': ' + r.message).toBe(Status.NonFinite);
+          expect(r.message, what).toMatch(message);
+        }
+      });
+
       it('the TS side maps each status to its typed error, with the kernel message', () => {
         const b = backends[k];
         const e = b.exports;

@@ -418,6 +418,55 @@ pub struct GruSeeds<'a> {
     pub dh_last: Option<&'a [f32]>,
 }
 
+/// One batch row of a backward step with tanh / sigmoid and no clip, in one pass over the units
+/// (the general path makes about ten): adds the carried output gradient `dyc` into `dh` (and
+/// clears it), writes dL/d(input projection) (z | r | h̃) to `dxp_row` and dL/d(recurrent
+/// projection) to `dhp_row`, and leaves dL/dh_prev's direct share (dh ⊙ z) in `dh`. `uh` is the
+/// cached U_h·h_prev + b_h (reset-after), empty for reset-before, whose r gradient needs the
+/// recurrent product and is finished by the caller. Each value sees the same operations, in the
+/// same order, as on the general path, so both give the same bits.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn gate_backward_tanh_sigmoid(dh: &mut [f32], dyc: &mut [f32], dxp_row: &mut [f32], dhp_row: &mut [f32], z: &[f32], r: &[f32], hh: &[f32], hprev: &[f32], uh: &[f32]) {
+    let nh = dh.len();
+    assert!(dyc.len() == nh && dxp_row.len() == 3 * nh && dhp_row.len() == 3 * nh);
+    assert!(z.len() == nh && r.len() == nh && hh.len() == nh && hprev.len() == nh);
+    let (dz_x, rest) = dxp_row.split_at_mut(nh);
+    let (dr_x, dhh_x) = rest.split_at_mut(nh);
+    let (dz_u, rest) = dhp_row.split_at_mut(nh);
+    let (dr_u, dhh_u) = rest.split_at_mut(nh);
+    if uh.len() == nh {
+        for j in 0..nh {
+            let d = dh[j] + dyc[j];
+            dyc[j] = 0.0;
+            let (zj, rj, hj) = (z[j], r[j], hh[j]);
+            let dhh = d * (1.0 - zj) * (1.0 - hj * hj);
+            let dz = d * (hprev[j] - hj) * (zj * (1.0 - zj));
+            let dr = dhh * uh[j] * (rj * (1.0 - rj));
+            dh[j] = d * zj;
+            dz_x[j] = dz;
+            dr_x[j] = dr;
+            dhh_x[j] = dhh;
+            dz_u[j] = dz;
+            dr_u[j] = dr;
+            dhh_u[j] = dhh * rj;
+        }
+    } else {
+        for j in 0..nh {
+            let d = dh[j] + dyc[j];
+            dyc[j] = 0.0;
+            let (zj, hj) = (z[j], hh[j]);
+            let dhh = d * (1.0 - zj) * (1.0 - hj * hj);
+            let dz = d * (hprev[j] - hj) * (zj * (1.0 - zj));
+            dh[j] = d * zj;
+            dz_x[j] = dz;
+            dhh_x[j] = dhh;
+            dz_u[j] = dz;
+            dhh_u[j] = dhh;
+        }
+    }
+}
+
 /// Backpropagation through time; ADDS into every gradient buffer (the caller zeroes once per step).
 ///
 /// `cache` is the one `gru_forward` filled for this `x`, `mask`, `rec_mask`, weights and config;
@@ -490,6 +539,8 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
         Ok(())
     };
 
+    // The usual activations without clip: all of a row's gate gradients in one pass.
+    let fused = cfg.activation == Activation::Tanh && cfg.recurrent_activation == Activation::Sigmoid && cfg.clip.is_none();
     for s in (0..nt).rev() {
         let tin = if cfg.go_backwards { nt - 1 - s } else { s };
         let h_prev = &states[s * bh..(s + 1) * bh];
@@ -509,14 +560,20 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
                 continue;
             }
             let dhb = &mut dh[b * nh..(b + 1) * nh];
-            for j in 0..nh {
-                dhb[j] += dyc[j];
-                dyc[j] = 0.0;
-            }
             let gr = &gates[b * g..(b + 1) * g];
             let (z, r, hh) = (&gr[..nh], &gr[nh..2 * nh], &gr[2 * nh..]);
             let hprev = &h_prev[b * nh..(b + 1) * nh];
             let dxr = &mut dxp[(b * nt + tin) * g..(b * nt + tin + 1) * g];
+            let dhpr = &mut dhp[b * g..(b + 1) * g];
+            if fused {
+                let uh = if cfg.reset_after { &aux[b * nh..(b + 1) * nh] } else { &[][..] };
+                gate_backward_tanh_sigmoid(dhb, dyc, dxr, dhpr, z, r, hh, hprev, uh);
+                continue;
+            }
+            for j in 0..nh {
+                dhb[j] += dyc[j];
+                dyc[j] = 0.0;
+            }
             let (dz_, rest) = dxr.split_at_mut(nh);
             let (dr_, dhh_) = rest.split_at_mut(nh);
             for j in 0..nh {
@@ -528,7 +585,6 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
             scale_by_derivative(cfg.recurrent_activation, dz_, z);
             zero_clipped(dhh_, hh, act_bounds);
             zero_clipped(dz_, z, rec_bounds);
-            let dhpr = &mut dhp[b * g..(b + 1) * g];
             if cfg.reset_after {
                 let uh = &aux[b * nh..(b + 1) * nh];
                 for j in 0..nh {
