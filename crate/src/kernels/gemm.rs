@@ -273,9 +273,9 @@ pub fn gemm(c: &mut [f32], ldc: usize, a: View, b: View) -> KResult {
     }
     assert!(b.data.len() >= b.extent(), "gemm: B too short");
     let mut b_store = Vec::new();
-    // Row-major B is read in place when few A blocks reuse it; with more (m > 2·MC rows, e.g. a
-    // GRU's dU = Hᵀ·dHP over all steps) its rows, `ldb` apart, cost more to fetch again per block
-    // than one contiguous copy.
+    // Row-major B is read in place when few A blocks reuse it; with more (m > 2·MC rows, e.g. the
+    // dU = Hᵀ·dHP of a GRU with over 256 units) its rows, `ldb` apart, cost more to fetch again
+    // per block than one contiguous copy. No product of the benchmark's D step is that tall.
     let b_op = if b.cs == 1 && m <= 2 * MC {
         let full = n / NR;
         if full * NR < n {

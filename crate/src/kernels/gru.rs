@@ -422,12 +422,12 @@ pub struct GruSeeds<'a> {
 /// (the general path makes about ten): adds the carried output gradient `dyc` into `dh` (and
 /// clears it), writes dL/d(input projection) (z | r | h̃) to `dxp_row` and dL/d(recurrent
 /// projection) to `dhp_row`, and leaves dL/dh_prev's direct share (dh ⊙ z) in `dh`. `uh` is the
-/// cached U_h·h_prev + b_h (reset-after), empty for reset-before, whose r gradient needs the
+/// cached U_h·h_prev + b_h (reset-after); None for reset-before, whose r gradient needs the
 /// recurrent product and is finished by the caller. Each value sees the same operations, in the
 /// same order, as on the general path, so both give the same bits.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn gate_backward_tanh_sigmoid(dh: &mut [f32], dyc: &mut [f32], dxp_row: &mut [f32], dhp_row: &mut [f32], z: &[f32], r: &[f32], hh: &[f32], hprev: &[f32], uh: &[f32]) {
+fn gate_backward_tanh_sigmoid(dh: &mut [f32], dyc: &mut [f32], dxp_row: &mut [f32], dhp_row: &mut [f32], z: &[f32], r: &[f32], hh: &[f32], hprev: &[f32], uh: Option<&[f32]>) {
     let nh = dh.len();
     assert!(dyc.len() == nh && dxp_row.len() == 3 * nh && dhp_row.len() == 3 * nh);
     assert!(z.len() == nh && r.len() == nh && hh.len() == nh && hprev.len() == nh);
@@ -435,7 +435,8 @@ fn gate_backward_tanh_sigmoid(dh: &mut [f32], dyc: &mut [f32], dxp_row: &mut [f3
     let (dr_x, dhh_x) = rest.split_at_mut(nh);
     let (dz_u, rest) = dhp_row.split_at_mut(nh);
     let (dr_u, dhh_u) = rest.split_at_mut(nh);
-    if uh.len() == nh {
+    if let Some(uh) = uh {
+        assert_eq!(uh.len(), nh);
         for j in 0..nh {
             let d = dh[j] + dyc[j];
             dyc[j] = 0.0;
@@ -566,7 +567,7 @@ pub fn gru_backward(grads: GruGrads, seeds: GruSeeds, cache: &[f32], x: &[f32], 
             let dxr = &mut dxp[(b * nt + tin) * g..(b * nt + tin + 1) * g];
             let dhpr = &mut dhp[b * g..(b + 1) * g];
             if fused {
-                let uh = if cfg.reset_after { &aux[b * nh..(b + 1) * nh] } else { &[][..] };
+                let uh = if cfg.reset_after { Some(&aux[b * nh..(b + 1) * nh]) } else { None };
                 gate_backward_tanh_sigmoid(dhb, dyc, dxr, dhpr, z, r, hh, hprev, uh);
                 continue;
             }

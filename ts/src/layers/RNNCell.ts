@@ -58,15 +58,8 @@ export interface CellBackwardContext<C extends object = Record<string, unknown>>
   training: boolean;
 }
 
-/** One step as recorded for backward. */
-interface StepRecord<C extends object> {
-  input: Tensor;
-  states: Tensor[];
-  output: Tensor;
-  newStates: Tensor[];
-  cache: C;
-  step: number;
-}
+/** One step as recorded for backward: the context `backward` gets, less the training flag. */
+type StepRecord<C extends object> = Omit<CellBackwardContext<C>, 'training'>;
 
 /**
  * Base of user-defined recurrent cells (Keras: a layer with `state_size` and
